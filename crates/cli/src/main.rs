@@ -1,0 +1,136 @@
+//! `lava-v1`: the admin command for LAVA's V1 data.
+//!
+//! * `lava-v1 status [--json]` reports what V1 data exists (read-only).
+//! * `lava-v1 drop --yes` removes the V1 tables exactly as the package's
+//!   postinst does: LAVA 2017.12's migrations `lava_scheduler_app 0029` and
+//!   `dashboard_app 0023`, in one transaction.
+//!
+//! Data goes to stdout; logs and errors go to stderr.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use lava_v1_core::config::{Paths, DEFAULT_INSTANCE_CONF, DEFAULT_SETTINGS_CONF, DEFAULT_STATE_DIR};
+use lava_v1_core::drop::{DropOptions, DropOutcome};
+use lava_v1_core::state::StateDir;
+use lava_v1_core::{detect, Error};
+
+mod render;
+
+/// Find and remove LAVA V1 test data (lava-server 2017.12 upgrade).
+#[derive(Debug, Parser)]
+#[command(name = "lava-v1", version, about, long_about = None)]
+struct Cli {
+    #[command(flatten)]
+    global: Global,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Args)]
+struct Global {
+    /// LAVA's instance configuration (database settings).
+    #[arg(long, global = true, value_name = "PATH", default_value = DEFAULT_INSTANCE_CONF)]
+    instance_conf: PathBuf,
+    /// LAVA's JSON settings (for MEDIA_ROOT).
+    #[arg(long, global = true, value_name = "PATH", default_value = DEFAULT_SETTINGS_CONF)]
+    settings_conf: PathBuf,
+    /// Use this media root instead of settings.conf's MEDIA_ROOT.
+    #[arg(long, global = true, value_name = "DIR")]
+    media_root: Option<PathBuf>,
+    /// Where the lock and the journal live.
+    #[arg(long, global = true, value_name = "DIR", default_value = DEFAULT_STATE_DIR)]
+    state_dir: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Report what V1 data exists, in the database and under the media root (read-only).
+    Status {
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Drop the V1 tables and testjob.results_bundle_id in one transaction,
+    /// recording LAVA's 2017.12 migrations (what the package's postinst runs).
+    Drop {
+        /// Confirm: the V1 tables are deleted permanently.
+        #[arg(long)]
+        yes: bool,
+        /// Seconds to wait for each table lock before giving up.
+        #[arg(long, value_name = "SECONDS", default_value_t = 10)]
+        lock_timeout: u64,
+        /// Print the outcome as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
+        .format_target(false)
+        .init();
+    let cli = Cli::parse();
+    let paths = Paths {
+        instance_conf: cli.global.instance_conf,
+        settings_conf: cli.global.settings_conf,
+        media_root: cli.global.media_root,
+        state_dir: cli.global.state_dir,
+    };
+    match run(&paths, cli.command) {
+        Ok(code) => code,
+        Err(e) => {
+            render::error(&e);
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(paths: &Paths, command: Command) -> Result<ExitCode, Error> {
+    let mut out = std::io::stdout().lock();
+    match command {
+        Command::Status { json } => {
+            let report = detect::report(paths)?;
+            if json {
+                let text = serde_json::to_string_pretty(&report).expect("report serialises");
+                let _ = writeln!(out, "{text}");
+            } else {
+                let _ = out.write_all(render::status(&report).as_bytes());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Drop { yes, lock_timeout, json } => {
+            if !yes {
+                render::refusal(
+                    "`drop` permanently deletes every V1 table (dashboard_app_*) and testjob.results_bundle_id",
+                    "check `lava-v1 status` and your backup, then run `lava-v1 drop --yes`",
+                );
+                return Ok(ExitCode::from(2));
+            }
+            let state = StateDir::new(&paths.state_dir);
+            let _lock = state.lock()?;
+            let options = DropOptions { lock_timeout: Duration::from_secs(lock_timeout) };
+            state.journal("drop: started (lava-v1 drop --yes)")?;
+            let outcome = match lava_v1_core::drop::run(paths, &options) {
+                Ok(o) => o,
+                Err(e) => {
+                    let _ = state.journal(&format!("drop: FAILED, nothing changed: {e}"));
+                    return Err(e);
+                }
+            };
+            state.journal(&format!("drop: {}", render::outcome_line(&outcome)))?;
+            if json {
+                let text = serde_json::to_string_pretty(&outcome).expect("outcome serialises");
+                let _ = writeln!(out, "{text}");
+            } else {
+                let _ = out.write_all(render::outcome(&outcome).as_bytes());
+            }
+            Ok(match outcome {
+                DropOutcome::AlreadyDone | DropOutcome::Dropped(_) => ExitCode::SUCCESS,
+            })
+        }
+    }
+}

@@ -1,0 +1,238 @@
+//! Turning reports, outcomes and errors into text for people.
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+
+use lava_v1_core::detect::{Report, V1State};
+use lava_v1_core::drop::DropOutcome;
+
+fn thousands(n: i64) -> String {
+    let s = n.abs().to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    if n < 0 {
+        out.insert(0, '-');
+    }
+    out
+}
+
+fn bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut unit = 0;
+    while v >= 1024.0 && unit < UNITS.len() - 1 {
+        v /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[unit])
+    }
+}
+
+/// The human-readable `status` report.
+pub(crate) fn status(r: &Report) -> String {
+    let mut s = String::new();
+    let db = &r.db;
+    let _ = writeln!(s, "LAVA V1 data in {}", r.database);
+    let state = match db.state {
+        V1State::Present => "present: a 2017.10 database with its V1 tables",
+        V1State::Partial => "partly removed: an earlier upgrade attempt stopped half way",
+        V1State::Removed => "removed: nothing of the V1 drop is left to do",
+    };
+    let _ = writeln!(s, "state: {state}");
+
+    let total: i64 = db.v1_tables.iter().filter_map(|t| t.rows).sum();
+    let _ = writeln!(
+        s,
+        "\nV1 tables: {} of 45 present, {} rows",
+        db.v1_tables.len(),
+        thousands(total)
+    );
+    for t in db.v1_tables.iter().filter(|t| t.rows.unwrap_or(0) > 0) {
+        let _ = writeln!(s, "  {:<44} {:>12}", t.name, thousands(t.rows.unwrap_or(0)));
+    }
+    let empty = db.v1_tables.iter().filter(|t| t.rows == Some(0)).count();
+    if empty > 0 {
+        let _ = writeln!(s, "  ({empty} more tables are empty)");
+    }
+    for t in &db.unknown_dashboard_tables {
+        let _ = writeln!(s, "  {t}: not a LAVA 2017.10 table, left alone");
+    }
+
+    match &db.results_bundle_column {
+        Some(c) => {
+            let _ = writeln!(
+                s,
+                "\nlava_scheduler_app_testjob.results_bundle_id: present, {} jobs point at a bundle (foreign key: {})",
+                thousands(c.jobs_with_bundle.unwrap_or(0)),
+                if c.fk_constraints.is_empty() { "none".to_owned() } else { c.fk_constraints.join(", ") }
+            );
+        }
+        None => {
+            let _ = writeln!(s, "\nlava_scheduler_app_testjob.results_bundle_id: dropped");
+        }
+    }
+    if !db.dependent_views.is_empty() {
+        let _ = writeln!(s, "views reading results_bundle_id:");
+        for v in &db.dependent_views {
+            let what = if v.lava_query_cache {
+                "LAVA query cache: dropped with the column, `lava-server manage refresh_queries --all` recreates it"
+            } else {
+                "not LAVA's: blocks the drop"
+            };
+            let _ = writeln!(s, "  {} ({}): {what}", v.name, v.kind);
+        }
+    }
+    if !db.blockers.is_empty() {
+        let _ = writeln!(s, "blocking the drop (objects outside V1 that depend on it):");
+        for b in &db.blockers {
+            let _ = writeln!(s, "  {b}");
+        }
+    }
+
+    let statuses: Vec<String> =
+        db.v1_jobs.by_status.iter().map(|(k, v)| format!("{k} {}", thousands(*v))).collect();
+    let _ = writeln!(
+        s,
+        "\nV1 jobs: {}{}; V2 jobs: {}",
+        thousands(db.v1_jobs.total),
+        if statuses.is_empty() { String::new() } else { format!(" ({})", statuses.join(", ")) },
+        thousands(db.v2_jobs)
+    );
+
+    let _ = writeln!(s, "\n2017.12 migrations:");
+    for m in &db.migrations {
+        let _ = writeln!(
+            s,
+            "  {:<20} {:<40} {}",
+            m.migration.app,
+            m.migration.name,
+            m.applied.as_deref().map_or("not applied".to_owned(), |t| format!("applied {t}"))
+        );
+    }
+    if !db.missing_prerequisites.is_empty() {
+        let names: Vec<String> =
+            db.missing_prerequisites.iter().map(|m| format!("{} {}", m.app, m.name)).collect();
+        let _ = writeln!(s, "  missing 2017.10 migrations: {}", names.join(", "));
+    }
+
+    let _ = writeln!(s, "\nV1 media under {}:", r.media_root.display());
+    for m in &r.media {
+        let what = if !m.exists {
+            "absent".to_owned()
+        } else if m.is_symlink {
+            "a symbolic link (not followed)".to_owned()
+        } else {
+            format!(
+                "{} files, {}{}",
+                thousands(m.files as i64),
+                bytes(m.bytes),
+                if m.skipped > 0 { format!(", {} entries unreadable", m.skipped) } else { String::new() }
+            )
+        };
+        let _ = writeln!(s, "  {:<20} {what}", m.name);
+    }
+
+    let next = match db.state {
+        V1State::Removed if r.media.iter().any(|m| m.has_data()) => {
+            "\nThe V1 tables are gone; the V1 files above remain.\n"
+        }
+        V1State::Removed => "\nNothing V1 is left in the database.\n",
+        _ if !db.blockers.is_empty() => "\nThe drop is blocked: deal with the objects listed above first.\n",
+        _ => "\nTo remove the V1 tables: make sure you have a backup, then `lava-v1 drop --yes`.\n",
+    };
+    s.push_str(next);
+    s
+}
+
+/// One line for the journal.
+pub(crate) fn outcome_line(o: &DropOutcome) -> String {
+    match o {
+        DropOutcome::AlreadyDone => "nothing to do, the V1 data was already removed".into(),
+        DropOutcome::Dropped(d) => format!(
+            "committed: {} tables, column {}, views [{}], migrations recorded [{}], {} ms",
+            d.tables_dropped.len(),
+            if d.column_dropped { "dropped" } else { "already gone" },
+            d.views_dropped.join(", "),
+            d.migrations_recorded.iter().map(|m| format!("{} {}", m.app, m.name)).collect::<Vec<_>>().join(", "),
+            d.elapsed_ms
+        ),
+    }
+}
+
+/// The human-readable outcome of `drop`.
+pub(crate) fn outcome(o: &DropOutcome) -> String {
+    let mut s = String::new();
+    match o {
+        DropOutcome::AlreadyDone => {
+            s.push_str("Nothing to do: the V1 tables and results_bundle_id are already gone and both migrations are recorded.\n");
+        }
+        DropOutcome::Dropped(d) => {
+            let _ = writeln!(s, "V1 data dropped in one transaction ({} ms):", d.elapsed_ms);
+            if d.column_dropped {
+                let _ = writeln!(s, "  lava_scheduler_app_testjob.results_bundle_id dropped");
+            }
+            for c in &d.constraints_dropped {
+                let _ = writeln!(s, "  foreign key {c} dropped");
+            }
+            if !d.views_dropped.is_empty() {
+                let _ = writeln!(
+                    s,
+                    "  query cache views dropped: {} (run `lava-server manage refresh_queries --all` to recreate them)",
+                    d.views_dropped.join(", ")
+                );
+            }
+            let _ = writeln!(s, "  {} dashboard_app tables dropped", d.tables_dropped.len());
+            for m in &d.migrations_recorded {
+                let _ = writeln!(s, "  recorded migration {} {}", m.app, m.name);
+            }
+            s.push_str("V1 jobs and V1 files are still there; they are removed separately.\n");
+        }
+    }
+    s
+}
+
+/// Prints an error with its causes and hint on stderr.
+pub(crate) fn error(e: &lava_v1_core::Error) {
+    let text = e.to_string();
+    let (message, hint) = match text.split_once("\n\nhint: ") {
+        Some((m, h)) => (m.to_owned(), Some(h.to_owned())),
+        None => (text, None),
+    };
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(err, "lava-v1: error: {message}");
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        let _ = writeln!(err, "  caused by: {cause}");
+        source = cause.source();
+    }
+    if let Some(h) = hint {
+        let _ = writeln!(err, "\nhint: {h}");
+    }
+}
+
+/// Prints a refusal and what to do instead.
+pub(crate) fn refusal(what: &str, hint: &str) {
+    let _ = writeln!(std::io::stderr().lock(), "lava-v1: error: {what}\n\nhint: {hint}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formatting() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(1234567), "1,234,567");
+        assert_eq!(thousands(-1000), "-1,000");
+        assert_eq!(bytes(12), "12 B");
+        assert_eq!(bytes(2048), "2.0 KiB");
+    }
+}

@@ -1,0 +1,34 @@
+//! LAVA V1 data: what it is, where it lives, and how to remove it the way
+//! lava-server 2017.12 does, but atomically and safely.
+//!
+//! # A tour
+//!
+//! * [`config`] reads `instance.conf` and `settings.conf` exactly as LAVA
+//!   does, to find the database and the media root ([`config::Paths`]).
+//! * [`db`] connects with those settings.
+//! * [`schema`] holds the facts: the 45 `dashboard_app` tables, the
+//!   `results_bundle_id` column and the two 2017.12 migrations.
+//! * [`detect`] builds a read-only [`detect::Report`] of what V1 data
+//!   exists, in the database and under the media root.
+//! * [`drop`] removes it in one transaction, leaving the database as
+//!   LAVA's own migrations `lava_scheduler_app 0029` and `dashboard_app
+//!   0023` would, `django_migrations` rows included.
+//! * [`fingerprint`] summarises everything that must survive, so tests
+//!   (and admins) can prove nothing else changed.
+//! * [`state`] is the state directory: an exclusive lock and the journal.
+//!
+//! The library never prints: it logs with `log`, and returns values for
+//! the binaries to render.
+
+pub mod config;
+pub mod db;
+pub mod detect;
+pub mod drop;
+mod error;
+pub mod fault;
+pub mod fingerprint;
+pub mod media;
+pub mod schema;
+pub mod state;
+
+pub use error::{Error, Result};

@@ -1,0 +1,140 @@
+//! The V1 directories under `MEDIA_ROOT`: what exists and how big it is.
+//!
+//! Read-only.  The walk never follows a symbolic link (a link is counted as
+//! a link, its target is not visited), never leaves the file system the
+//! media root is on, and keeps going past what it cannot read, counting it.
+
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::schema::V1_MEDIA_DIRS;
+
+/// One V1 directory under the media root.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct MediaDir {
+    /// Path relative to the media root (`bundles`, …).
+    pub name: String,
+    /// The absolute path.
+    pub path: PathBuf,
+    /// Whether anything exists there.
+    pub exists: bool,
+    /// The path itself is a symbolic link (not followed).
+    pub is_symlink: bool,
+    /// Regular files (and other non-directories) found.
+    pub files: u64,
+    /// Directories found below it.
+    pub dirs: u64,
+    /// Symbolic links found (not followed).
+    pub symlinks: u64,
+    /// Sum of the sizes of the regular files, in bytes.
+    pub bytes: u64,
+    /// Entries that could not be read, or sit on another file system.
+    pub skipped: u64,
+}
+
+impl MediaDir {
+    /// Holds anything at all?
+    pub fn has_data(&self) -> bool {
+        self.files + self.symlinks + self.dirs > 0 || self.is_symlink
+    }
+}
+
+/// Measures every V1 directory under `media_root`.
+pub fn v1_media(media_root: &Path) -> Vec<MediaDir> {
+    V1_MEDIA_DIRS.iter().map(|name| measure(media_root, name)).collect()
+}
+
+fn measure(media_root: &Path, name: &str) -> MediaDir {
+    let path = media_root.join(name);
+    let mut out = MediaDir { name: name.to_owned(), path: path.clone(), ..Default::default() };
+    let meta = match std::fs::symlink_metadata(&path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return out,
+        Err(e) => {
+            log::warn!("cannot inspect {}: {e}", path.display());
+            out.skipped += 1;
+            return out;
+        }
+    };
+    out.exists = true;
+    if meta.file_type().is_symlink() {
+        out.is_symlink = true;
+        return out;
+    }
+    if !meta.is_dir() {
+        out.files = 1;
+        out.bytes = meta.len();
+        return out;
+    }
+    let device = meta.dev();
+    // Iterative walk: no recursion limit on deep trees.
+    let mut stack = vec![path];
+    while let Some(dir) = stack.pop() {
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) => {
+                log::warn!("cannot read {}: {e}", dir.display());
+                out.skipped += 1;
+                continue;
+            }
+        };
+        for entry in entries {
+            let Ok(entry) = entry else {
+                out.skipped += 1;
+                continue;
+            };
+            let Ok(meta) = entry.metadata() else {
+                out.skipped += 1;
+                continue;
+            };
+            let ft = meta.file_type();
+            if ft.is_symlink() {
+                out.symlinks += 1;
+            } else if ft.is_dir() {
+                if meta.dev() != device {
+                    log::warn!("not crossing into another file system at {}", entry.path().display());
+                    out.skipped += 1;
+                    continue;
+                }
+                out.dirs += 1;
+                stack.push(entry.path());
+            } else {
+                out.files += 1;
+                if ft.is_file() {
+                    out.bytes += meta.len();
+                }
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn measures_without_following_links() {
+        let root = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("big"), vec![0u8; 10_000]).unwrap();
+        let b = root.path().join("bundles");
+        std::fs::create_dir_all(b.join("sub")).unwrap();
+        std::fs::write(b.join("bundle-1"), b"12345").unwrap();
+        std::fs::write(b.join("sub/bundle-2"), b"123").unwrap();
+        std::os::unix::fs::symlink(outside.path(), b.join("escape")).unwrap();
+        std::os::unix::fs::symlink(outside.path(), root.path().join("attachments")).unwrap();
+
+        let dirs = v1_media(root.path());
+        let bundles = &dirs[0];
+        assert_eq!((bundles.files, bundles.dirs, bundles.symlinks, bundles.bytes), (2, 1, 1, 8));
+        assert!(bundles.has_data());
+        let attachments = dirs.iter().find(|d| d.name == "attachments").unwrap();
+        assert!(attachments.is_symlink && attachments.exists);
+        assert_eq!(attachments.bytes, 0);
+        let testdef = dirs.iter().find(|d| d.name == "testdef").unwrap();
+        assert!(!testdef.exists && !testdef.has_data());
+    }
+}

@@ -1,0 +1,150 @@
+//! The state directory (`/var/lib/lava-server/v1-removal` by default): an
+//! exclusive lock so two runs never work on one instance at once, and an
+//! append-only journal of every step.  Nothing here ever holds a password.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use nix::fcntl::{Flock, FlockArg};
+
+use crate::{Error, Result};
+
+/// The state directory.
+#[derive(Debug, Clone)]
+pub struct StateDir {
+    path: PathBuf,
+}
+
+/// Held while a run works on the instance; released on drop (and by the
+/// kernel if the process dies, so a killed run never leaves a stale lock).
+#[derive(Debug)]
+pub struct Lock {
+    _file: Flock<File>,
+}
+
+impl StateDir {
+    /// The directory at `path` (created on first write, mode 0700).
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        StateDir { path: path.into() }
+    }
+
+    /// Its path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn ensure(&self) -> Result<()> {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&self.path)
+            .map_err(|source| Error::State { path: self.path.clone(), source })
+    }
+
+    /// Takes the exclusive lock, or fails at once naming the holder.
+    pub fn lock(&self) -> Result<Lock> {
+        self.ensure()?;
+        let path = self.path.join("lock");
+        let state_err = |source| Error::State { path: path.clone(), source };
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(&path)
+            .map_err(state_err)?;
+        match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+            Ok(mut locked) => {
+                locked.set_len(0).map_err(state_err)?;
+                locked.rewind().map_err(state_err)?;
+                writeln!(locked, "{}", std::process::id()).map_err(state_err)?;
+                Ok(Lock { _file: locked })
+            }
+            Err((mut file, errno)) if errno == nix::errno::Errno::EWOULDBLOCK => {
+                let mut pid = String::new();
+                let _ = file.read_to_string(&mut pid);
+                Err(Error::Busy { pid: pid.trim().to_owned(), path })
+            }
+            Err((_, errno)) => Err(state_err(std::io::Error::from(errno))),
+        }
+    }
+
+    /// Appends one line to `journal.log` (mode 0600).
+    pub fn journal(&self, event: &str) -> Result<()> {
+        self.ensure()?;
+        let path = self.path.join("journal.log");
+        let mut f = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(&path)
+            .map_err(|source| Error::State { path: path.clone(), source })?;
+        let line = format!("{} pid={} {}\n", utc_now(), std::process::id(), event.replace('\n', " | "));
+        f.write_all(line.as_bytes())
+            .and_then(|()| f.sync_data())
+            .map_err(|source| Error::State { path, source })
+    }
+}
+
+/// Now, as `YYYY-MM-DDTHH:MM:SSZ`.
+pub fn utc_now() -> String {
+    let secs = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    format_utc(secs as i64)
+}
+
+/// Formats seconds since the epoch as RFC 3339 UTC.
+pub fn format_utc(secs: i64) -> String {
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Civil-from-days (H. Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn utc_formatting() {
+        assert_eq!(format_utc(0), "1970-01-01T00:00:00Z");
+        assert_eq!(format_utc(1_512_086_400), "2017-12-01T00:00:00Z");
+        assert_eq!(format_utc(951_782_400 + 86_399), "2000-02-29T23:59:59Z");
+    }
+
+    #[test]
+    fn lock_is_exclusive_and_journal_private() -> Result<()> {
+        let dir = tempfile::tempdir().unwrap();
+        let state = StateDir::new(dir.path().join("state"));
+        let held = state.lock()?;
+        match state.lock() {
+            Err(Error::Busy { pid, .. }) => assert_eq!(pid, std::process::id().to_string()),
+            other => panic!("expected Busy, got {other:?}"),
+        }
+        drop(held);
+        let _again = state.lock()?;
+        state.journal("drop: started")?;
+        state.journal("drop: done\nsecond line")?;
+        let text = std::fs::read_to_string(dir.path().join("state/journal.log")).unwrap();
+        assert_eq!(text.lines().count(), 2);
+        assert!(text.contains("done | second line"));
+        let mode = std::fs::metadata(dir.path().join("state/journal.log")).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let mode = std::fs::metadata(dir.path().join("state")).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700);
+        Ok(())
+    }
+}

@@ -1,0 +1,11 @@
+//! Test support for the V1 removal: throwaway PostgreSQL clusters
+//! ([`cluster`]) and seeded LAVA 2017.10 instances ([`instance`]).
+//!
+//! Test code: it panics with a clear message instead of returning errors.
+#![allow(clippy::print_stderr, clippy::print_stdout)]
+
+pub mod cluster;
+pub mod instance;
+
+pub use cluster::Cluster;
+pub use instance::{Instance, Seed};

@@ -1,0 +1,9 @@
+//! The project's integration tests: the real `lava-v1` binary against real
+#![allow(clippy::print_stderr)]
+//! PostgreSQL clusters the tests start themselves (see `lava-v1-testkit`).
+
+mod drop;
+mod faults;
+mod fixture;
+mod status;
+mod util;
