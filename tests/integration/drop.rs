@@ -43,7 +43,10 @@ fn drop_on_seeded_instance_leaves_2017_12_state() {
     assert_eq!(before.fingerprint.diff(&after.fingerprint), Vec::<String>::new());
     // No sequence of the dashboard tables is left behind.
     let seqs: i64 = c
-        .query_one("SELECT count(*) FROM pg_class WHERE relkind = 'S' AND relname LIKE 'dashboard\\_app\\_%'", &[])
+        .query_one(
+            "SELECT count(*) FROM pg_class WHERE relkind = 'S' AND relname LIKE 'dashboard\\_app\\_%'",
+            &[],
+        )
         .unwrap()
         .get(0);
     assert_eq!(seqs, 0);
@@ -91,10 +94,8 @@ fn drop_without_yes_refuses_and_changes_nothing() {
 
 #[test]
 fn drop_with_django_1_10_constraint_names() {
-    let inst = Instance::new(
-        Cluster::shared(),
-        Seed { media: false, django110_names: true, ..Seed::default() },
-    );
+    let inst =
+        Instance::new(Cluster::shared(), Seed { media: false, django110_names: true, ..Seed::default() });
     let mut c = inst.admin();
     let fk: String = c
         .query_one(
@@ -166,7 +167,8 @@ fn drop_finishes_what_an_interrupted_lava_migrate_left() {
 fn drop_refuses_when_an_admin_object_depends_on_v1_data() {
     let inst = Instance::new(Cluster::shared(), Seed { media: false, ..Seed::default() });
     let mut c = inst.admin();
-    c.batch_execute("CREATE VIEW my_bundle_report AS SELECT id, content_sha1 FROM dashboard_app_bundle").unwrap();
+    c.batch_execute("CREATE VIEW my_bundle_report AS SELECT id, content_sha1 FROM dashboard_app_bundle")
+        .unwrap();
     let before = snapshot(&inst);
     let out = drop_yes(&inst);
     assert_failure(&out, 1);

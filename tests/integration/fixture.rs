@@ -42,9 +42,7 @@ fn fixture_matches_the_reference_schema() {
     let cluster = Cluster::shared();
     let mut admin = cluster.client("postgres");
     let pid = std::process::id();
-    admin
-        .batch_execute(&format!("CREATE DATABASE ref_{pid} OWNER {LAVA_ROLE}"))
-        .unwrap();
+    admin.batch_execute(&format!("CREATE DATABASE ref_{pid} OWNER {LAVA_ROLE}")).unwrap();
     admin.batch_execute(&format!("CREATE DATABASE fix_{pid} OWNER {LAVA_ROLE}")).unwrap();
     cluster.client_as(LAVA_ROLE, &format!("ref_{pid}")).batch_execute(&sql).unwrap();
     lava_v1_testkit::instance::load(

@@ -15,14 +15,11 @@ fn status_reports_every_kind_of_v1_data() {
     assert_eq!(v["v1_tables"].as_array().unwrap().len(), 45);
     let mut c = inst.admin();
     let results: i64 = c.query_one("SELECT count(*) FROM dashboard_app_testresult", &[]).unwrap().get(0);
-    let reported = v["v1_tables"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["name"] == "dashboard_app_testresult")
-        .unwrap()["rows"]
-        .as_i64()
-        .unwrap();
+    let reported =
+        v["v1_tables"].as_array().unwrap().iter().find(|t| t["name"] == "dashboard_app_testresult").unwrap()
+            ["rows"]
+            .as_i64()
+            .unwrap();
     assert_eq!(reported, results);
     let v1: i64 = c
         .query_one("SELECT count(*) FROM lava_scheduler_app_testjob WHERE NOT is_pipeline", &[])
@@ -32,10 +29,8 @@ fn status_reports_every_kind_of_v1_data() {
     for status in ["submitted", "running", "complete", "incomplete", "canceled", "canceling"] {
         assert!(v["v1_jobs"]["by_status"][status].as_i64().unwrap() > 0, "{status}");
     }
-    let with_bundle: i64 = c
-        .query_one("SELECT count(results_bundle_id) FROM lava_scheduler_app_testjob", &[])
-        .unwrap()
-        .get(0);
+    let with_bundle: i64 =
+        c.query_one("SELECT count(results_bundle_id) FROM lava_scheduler_app_testjob", &[]).unwrap().get(0);
     assert_eq!(v["results_bundle_column"]["jobs_with_bundle"].as_i64().unwrap(), with_bundle);
     let views: Vec<&str> =
         v["dependent_views"].as_array().unwrap().iter().map(|x| x["name"].as_str().unwrap()).collect();
@@ -80,9 +75,7 @@ fn not_a_lava_database_is_a_clear_error() {
     let mut admin = cluster.client("postgres");
     let empty = format!("{}_empty", inst.db_name);
     let other = format!("{}_other", inst.db_name);
-    admin
-        .batch_execute(&format!("CREATE DATABASE {empty} OWNER lavaserver"))
-        .unwrap();
+    admin.batch_execute(&format!("CREATE DATABASE {empty} OWNER lavaserver")).unwrap();
     admin.batch_execute(&format!("CREATE DATABASE {other} OWNER lavaserver")).unwrap();
     cluster
         .client_as("lavaserver", &other)

@@ -10,7 +10,7 @@ fn thousands(n: i64) -> String {
     let s = n.abs().to_string();
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -49,12 +49,7 @@ pub(crate) fn status(r: &Report) -> String {
     let _ = writeln!(s, "state: {state}");
 
     let total: i64 = db.v1_tables.iter().filter_map(|t| t.rows).sum();
-    let _ = writeln!(
-        s,
-        "\nV1 tables: {} of 45 present, {} rows",
-        db.v1_tables.len(),
-        thousands(total)
-    );
+    let _ = writeln!(s, "\nV1 tables: {} of 45 present, {} rows", db.v1_tables.len(), thousands(total));
     for t in db.v1_tables.iter().filter(|t| t.rows.unwrap_or(0) > 0) {
         let _ = writeln!(s, "  {:<44} {:>12}", t.name, thousands(t.rows.unwrap_or(0)));
     }
@@ -161,7 +156,11 @@ pub(crate) fn outcome_line(o: &DropOutcome) -> String {
             d.tables_dropped.len(),
             if d.column_dropped { "dropped" } else { "already gone" },
             d.views_dropped.join(", "),
-            d.migrations_recorded.iter().map(|m| format!("{} {}", m.app, m.name)).collect::<Vec<_>>().join(", "),
+            d.migrations_recorded
+                .iter()
+                .map(|m| format!("{} {}", m.app, m.name))
+                .collect::<Vec<_>>()
+                .join(", "),
             d.elapsed_ms
         ),
     }

@@ -60,10 +60,7 @@ impl fmt::Debug for InstanceConf {
                 (k.as_str(), v)
             })
             .collect();
-        f.debug_struct("InstanceConf")
-            .field("values", &masked)
-            .field("warnings", &self.warnings)
-            .finish()
+        f.debug_struct("InstanceConf").field("values", &masked).field("warnings", &self.warnings).finish()
     }
 }
 
@@ -235,16 +232,10 @@ fn quoted_value(rest: &str) -> Option<&str> {
     // The value cannot run past the first single quote.
     let limit = body.find('\'').map_or(body.len(), |i| i);
     // Greedy: try the longest candidate first.
-    let mut candidates: Vec<usize> = body
-        .char_indices()
-        .filter(|&(i, c)| i <= limit && (c == '"' || c == '\''))
-        .map(|(i, _)| i)
-        .collect();
+    let mut candidates: Vec<usize> =
+        body.char_indices().filter(|&(i, c)| i <= limit && (c == '"' || c == '\'')).map(|(i, _)| i).collect();
     candidates.reverse();
-    candidates
-        .into_iter()
-        .find(|&i| is_trailer(&body[i + 1..]))
-        .map(|i| &body[..i])
+    candidates.into_iter().find(|&i| is_trailer(&body[i + 1..])).map(|i| &body[..i])
 }
 
 /// How to reach LAVA's database.  `Debug` never shows the password.
@@ -329,10 +320,8 @@ pub fn media_root_from_settings(path: &Path) -> Result<PathBuf> {
             return Err(Error::ReadFile { path: path.to_owned(), what: "LAVA settings", source });
         }
     };
-    let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| Error::SettingsSyntax {
-        path: path.to_owned(),
-        reason: e.to_string(),
-    })?;
+    let json: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| Error::SettingsSyntax { path: path.to_owned(), reason: e.to_string() })?;
     match json.get("MEDIA_ROOT") {
         None => Ok(PathBuf::from(FALLBACK_MEDIA_ROOT)),
         Some(serde_json::Value::String(s)) if !s.is_empty() => Ok(PathBuf::from(s)),
@@ -466,9 +455,8 @@ mod tests {
 
     #[test]
     fn ignored_forms_warn_only_for_db_keys() -> Result<()> {
-        let conf = parse(
-            "LAVA_DB_NAME=lava\nexport LAVA_DB_USER=\"x\"\n  LAVA_DB_PORT=\"1\"\nOTHER=plain\n",
-        )?;
+        let conf =
+            parse("LAVA_DB_NAME=lava\nexport LAVA_DB_USER=\"x\"\n  LAVA_DB_PORT=\"1\"\nOTHER=plain\n")?;
         assert_eq!(conf.get("LAVA_DB_NAME"), None);
         assert_eq!(conf.get("LAVA_DB_USER"), None);
         assert_eq!(conf.get("LAVA_DB_PORT"), None);

@@ -23,7 +23,5 @@ pub fn connect(db: &DbConfig) -> Result<postgres::Client> {
         config.password(&db.password);
     }
     log::debug!("connecting to {}", db.describe());
-    config
-        .connect(postgres::NoTls)
-        .map_err(|source| Error::Connect { target: db.describe(), source })
+    config.connect(postgres::NoTls).map_err(|source| Error::Connect { target: db.describe(), source })
 }

@@ -119,10 +119,7 @@ impl DbState {
     /// Any V1 rows left in the database (dashboard rows or job links)?
     pub fn has_v1_rows(&self) -> bool {
         self.v1_tables.iter().any(|t| t.rows.unwrap_or(1) > 0)
-            || self
-                .results_bundle_column
-                .as_ref()
-                .is_some_and(|c| c.jobs_with_bundle.unwrap_or(1) > 0)
+            || self.results_bundle_column.as_ref().is_some_and(|c| c.jobs_with_bundle.unwrap_or(1) > 0)
     }
 
     /// Is there anything left for the drop to do?
@@ -227,7 +224,9 @@ pub fn inspect<C: GenericClient>(client: &mut C, target: &str, counts: bool) -> 
     let mut blockers: Vec<String> = dependent_views
         .iter()
         .filter(|v| !v.lava_query_cache)
-        .map(|v| format!("{} `{}` (reads {}.{})", v.kind, v.name, schema::TESTJOB, schema::RESULTS_BUNDLE_COLUMN))
+        .map(|v| {
+            format!("{} `{}` (reads {}.{})", v.kind, v.name, schema::TESTJOB, schema::RESULTS_BUNDLE_COLUMN)
+        })
         .collect();
     let own_fks = results_bundle_column.as_ref().map(|c| c.fk_constraints.clone()).unwrap_or_default();
     blockers.extend(table_blockers(client, &v1_tables, &own_fks)?);
@@ -256,11 +255,8 @@ pub fn inspect<C: GenericClient>(client: &mut C, target: &str, counts: bool) -> 
         .chain(LATER_MIGRATIONS.iter())
         .map(|m| MigrationRow { migration: *m, applied: applied.get(&(m.app, m.name)).cloned() })
         .collect::<Vec<_>>();
-    let missing_prerequisites = REQUIRED_2017_10
-        .iter()
-        .filter(|m| !applied.contains_key(&(m.app, m.name)))
-        .copied()
-        .collect();
+    let missing_prerequisites =
+        REQUIRED_2017_10.iter().filter(|m| !applied.contains_key(&(m.app, m.name))).copied().collect();
 
     let recorded = |m: Migration| migrations.iter().any(|r| r.migration == m && r.applied.is_some());
     let any_recorded = DROP_MIGRATIONS.iter().any(|m| recorded(*m));
@@ -442,7 +438,9 @@ fn migration_rows<C: GenericClient>(
     let known = DROP_MIGRATIONS.iter().chain(LATER_MIGRATIONS.iter()).chain(REQUIRED_2017_10.iter());
     let mut out = BTreeMap::new();
     for m in known {
-        if let Some(r) = rows.iter().find(|r| r.get::<_, String>(0) == m.app && r.get::<_, String>(1) == m.name) {
+        if let Some(r) =
+            rows.iter().find(|r| r.get::<_, String>(0) == m.app && r.get::<_, String>(1) == m.name)
+        {
             out.insert((m.app, m.name), r.get::<_, String>(2));
         }
     }

@@ -83,11 +83,7 @@ pub fn run(paths: &Paths, options: &DropOptions) -> Result<DropOutcome> {
 
 /// Removes the V1 tables and column in one transaction.  On any error the
 /// transaction is rolled back and nothing has changed.
-pub fn drop_v1(
-    client: &mut postgres::Client,
-    target: &str,
-    options: &DropOptions,
-) -> Result<DropOutcome> {
+pub fn drop_v1(client: &mut postgres::Client, target: &str, options: &DropOptions) -> Result<DropOutcome> {
     let started = Instant::now();
     let timeout = format!("{}ms", options.lock_timeout.as_millis());
     let err = |doing: &str| {
@@ -140,12 +136,8 @@ pub fn drop_v1(
         }
         fault::point("after-views");
         for fk in &column.fk_constraints {
-            tx.batch_execute(&format!(
-                "ALTER TABLE {} DROP CONSTRAINT {}",
-                schema::TESTJOB,
-                quote_ident(fk)
-            ))
-            .map_err(err(&format!("dropping constraint {fk}")))?;
+            tx.batch_execute(&format!("ALTER TABLE {} DROP CONSTRAINT {}", schema::TESTJOB, quote_ident(fk)))
+                .map_err(err(&format!("dropping constraint {fk}")))?;
             summary.constraints_dropped.push(fk.clone());
         }
         tx.batch_execute(&format!(

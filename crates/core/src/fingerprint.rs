@@ -92,10 +92,8 @@ pub fn v2<C: GenericClient>(client: &mut C) -> Result<Fingerprint> {
             .map(|r| r.get::<_, String>(0))
             .filter(|c| !(table == TESTJOB && c == RESULTS_BUNDLE_COLUMN))
             .collect();
-        let row_expr = format!(
-            "ROW({})::text",
-            columns.iter().map(|c| quote_ident(c)).collect::<Vec<_>>().join(", ")
-        );
+        let row_expr =
+            format!("ROW({})::text", columns.iter().map(|c| quote_ident(c)).collect::<Vec<_>>().join(", "));
         let filter = if table == "django_migrations" {
             let rows: Vec<String> = DROP_MIGRATIONS
                 .iter()
@@ -134,7 +132,10 @@ pub fn v2<C: GenericClient>(client: &mut C) -> Result<Fingerprint> {
         .collect();
     for s in seqs {
         let r = client
-            .query_one(&format!("SELECT last_value::text || ':' || is_called::text FROM {}", quote_ident(&s)), &[])
+            .query_one(
+                &format!("SELECT last_value::text || ':' || is_called::text FROM {}", quote_ident(&s)),
+                &[],
+            )
             .map_err(err("reading a sequence"))?;
         sequences.insert(s, r.get(0));
     }

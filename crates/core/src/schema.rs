@@ -69,8 +69,7 @@ pub struct Migration {
 pub const MIGRATION_0029: Migration =
     Migration { app: "lava_scheduler_app", name: "0029_remove_testjob__results_bundle" };
 /// `dashboard_app 0023`: drops every dashboard table.
-pub const MIGRATION_0023: Migration =
-    Migration { app: "dashboard_app", name: "0023_drop_dashboard_models" };
+pub const MIGRATION_0023: Migration = Migration { app: "dashboard_app", name: "0023_drop_dashboard_models" };
 
 /// The migrations this tool performs, in the order Django applies them.
 pub const DROP_MIGRATIONS: [Migration; 2] = [MIGRATION_0029, MIGRATION_0023];
@@ -107,8 +106,7 @@ pub fn job_status_name(status: i32) -> String {
 
 /// Is `name` one of LAVA's cached-query views, `query_<N>`?
 pub fn is_query_view(name: &str) -> bool {
-    name.strip_prefix("query_")
-        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+    name.strip_prefix("query_").is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// Quotes an SQL identifier.

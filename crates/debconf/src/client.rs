@@ -124,12 +124,7 @@ impl<R: BufRead, W: Write> Debconf<R, W> {
     /// `writer`. Sends nothing; call [`Debconf::version`] and
     /// [`Debconf::capb`] as a confmodule normally would.
     pub fn new(reader: R, writer: W) -> Self {
-        Debconf {
-            reader,
-            writer,
-            escape: false,
-            stopped: false,
-        }
+        Debconf { reader, writer, escape: false, stopped: false }
     }
 
     /// Whether the `escape` capability is in effect (see [`Debconf::capb`]).
@@ -181,18 +176,13 @@ impl<R: BufRead, W: Write> Debconf<R, W> {
     /// Write one line and flush.
     fn send_line(&mut self, command: &Command, line: &str) -> Result<()> {
         if self.stopped {
-            return Err(Error::Stopped {
-                command: command.clone(),
-            });
+            return Err(Error::Stopped { command: command.clone() });
         }
         log::debug!("debconf <-- {command}");
         self.writer
             .write_all(line.as_bytes())
             .and_then(|()| self.writer.flush())
-            .map_err(|source| Error::Io {
-                command: command.clone(),
-                source,
-            })
+            .map_err(|source| Error::Io { command: command.clone(), source })
     }
 
     /// Read exactly one reply line and parse it.
@@ -201,15 +191,10 @@ impl<R: BufRead, W: Write> Debconf<R, W> {
         let n = self
             .reader
             .read_until(b'\n', &mut buf)
-            .map_err(|source| Error::Io {
-                command: command.clone(),
-                source,
-            })?;
+            .map_err(|source| Error::Io { command: command.clone(), source })?;
         if n == 0 {
             log::debug!("debconf --> EOF (reply to {command})");
-            return Err(Error::Eof {
-                command: command.clone(),
-            });
+            return Err(Error::Eof { command: command.clone() });
         }
         if buf.last() == Some(&b'\n') {
             buf.pop();
@@ -226,23 +211,13 @@ impl<R: BufRead, W: Write> Debconf<R, W> {
                 reply.text.len()
             );
         } else {
-            log::debug!(
-                "debconf --> {} {} (reply to {command})",
-                reply.code,
-                reply.text
-            );
+            log::debug!("debconf --> {} {} (reply to {command})", reply.code, reply.text);
         }
         Ok(reply)
     }
 
     /// Send `word args…` and read its reply, without interpreting the code.
-    fn transact(
-        &mut self,
-        command: &Command,
-        word: &str,
-        args: &[&str],
-        sensitive: bool,
-    ) -> Result<Reply> {
+    fn transact(&mut self, command: &Command, word: &str, args: &[&str], sensitive: bool) -> Result<Reply> {
         let line = self.encode(command, word, args)?;
         self.send_line(command, &line)?;
         self.read_reply(command, sensitive)
@@ -254,43 +229,20 @@ impl<R: BufRead, W: Write> Debconf<R, W> {
         let command = command.clone();
         let Reply { code, text } = reply;
         match ReplyClass::of(code) {
-            Some(ReplyClass::BadParams) => Error::BadParams {
-                command,
-                code,
-                text,
-            },
-            Some(ReplyClass::SyntaxError) => Error::Syntax {
-                command,
-                code,
-                text,
-            },
-            Some(ReplyClass::CommandSpecific) => Error::CommandFailed {
-                command,
-                code,
-                text,
-            },
-            Some(ReplyClass::InternalError) => Error::Internal {
-                command,
-                code,
-                text,
-            },
+            Some(ReplyClass::BadParams) => Error::BadParams { command, code, text },
+            Some(ReplyClass::SyntaxError) => Error::Syntax { command, code, text },
+            Some(ReplyClass::CommandSpecific) => Error::CommandFailed { command, code, text },
+            Some(ReplyClass::InternalError) => Error::Internal { command, code, text },
             // Success codes never get here; reserved codes were rejected by
             // the parser.
-            Some(ReplyClass::Success | ReplyClass::EscapedData) | None => Error::Protocol {
-                command,
-                reason: format!("unexpected reply code {code}"),
-            },
+            Some(ReplyClass::Success | ReplyClass::EscapedData) | None => {
+                Error::Protocol { command, reason: format!("unexpected reply code {code}") }
+            }
         }
     }
 
     /// Send and require a success (0 or 1) reply; return its text.
-    fn simple(
-        &mut self,
-        command: &Command,
-        word: &str,
-        args: &[&str],
-        sensitive: bool,
-    ) -> Result<String> {
+    fn simple(&mut self, command: &Command, word: &str, args: &[&str], sensitive: bool) -> Result<String> {
         let reply = self.transact(command, word, args, sensitive)?;
         if reply.is_success() {
             Ok(reply.text)
@@ -335,10 +287,7 @@ impl<R: BufRead, W: Write> Debconf<R, W> {
         let reply = self.transact(&command, "VERSION", &[version], false)?;
         match reply.code {
             0 | 1 => Ok(reply.text),
-            30 => Err(Error::VersionBad {
-                command,
-                text: reply.text,
-            }),
+            30 => Err(Error::VersionBad { command, text: reply.text }),
             _ => Err(Self::error_for(&command, reply)),
         }
     }
@@ -376,8 +325,7 @@ impl<R: BufRead, W: Write> Debconf<R, W> {
     pub fn settitle(&mut self, question: &str) -> Result<()> {
         let command = Command::about("SETTITLE", question);
         Self::check_name(&command, "question", question)?;
-        self.simple(&command, "SETTITLE", &[question], false)
-            .map(drop)
+        self.simple(&command, "SETTITLE", &[question], false).map(drop)
     }
 
     /// `INPUT priority question`: queue a question for the next `GO`.
@@ -428,8 +376,7 @@ impl<R: BufRead, W: Write> Debconf<R, W> {
     pub fn set(&mut self, question: &str, value: &str) -> Result<()> {
         let command = Command::about("SET", question);
         Self::check_name(&command, "question", question)?;
-        self.simple(&command, "SET", &[question, value], false)
-            .map(drop)
+        self.simple(&command, "SET", &[question, value], false).map(drop)
     }
 
     /// `RESET question`: value back to the template default and the `seen`
@@ -446,8 +393,7 @@ impl<R: BufRead, W: Write> Debconf<R, W> {
         let command = Command::about("FSET", question);
         Self::check_name(&command, "question", question)?;
         Self::check_name(&command, "flag", flag)?;
-        self.simple(&command, "FSET", &[question, flag, value], false)
-            .map(drop)
+        self.simple(&command, "FSET", &[question, flag, value], false).map(drop)
     }
 
     /// `FGET question flag`: a flag's value, verbatim (`true`/`false`).
@@ -464,8 +410,7 @@ impl<R: BufRead, W: Write> Debconf<R, W> {
         let command = Command::about("SUBST", question);
         Self::check_name(&command, "question", question)?;
         Self::check_name(&command, "key", key)?;
-        self.simple(&command, "SUBST", &[question, key, value], false)
-            .map(drop)
+        self.simple(&command, "SUBST", &[question, key, value], false).map(drop)
     }
 
     /// `METAGET question field`: a template field of the question
@@ -484,8 +429,7 @@ impl<R: BufRead, W: Write> Debconf<R, W> {
         let command = Command::about("REGISTER", question);
         Self::check_name(&command, "template", template)?;
         Self::check_name(&command, "question", question)?;
-        self.simple(&command, "REGISTER", &[template, question], false)
-            .map(drop)
+        self.simple(&command, "REGISTER", &[template, question], false).map(drop)
     }
 
     /// `UNREGISTER question`: drop the running package's ownership of the
@@ -493,8 +437,7 @@ impl<R: BufRead, W: Write> Debconf<R, W> {
     pub fn unregister(&mut self, question: &str) -> Result<()> {
         let command = Command::about("UNREGISTER", question);
         Self::check_name(&command, "question", question)?;
-        self.simple(&command, "UNREGISTER", &[question], false)
-            .map(drop)
+        self.simple(&command, "UNREGISTER", &[question], false).map(drop)
     }
 
     /// `EXIST question`: whether the question exists (reply must be exactly
@@ -529,11 +472,7 @@ impl<R: BufRead, W: Write> Debconf<R, W> {
     pub fn progress(&mut self, subcommand: ProgressCommand<'_>) -> Result<Progress> {
         let (min, max, num);
         let (command, args): (Command, Vec<&str>) = match subcommand {
-            ProgressCommand::Start {
-                min: lo,
-                max: hi,
-                question,
-            } => {
+            ProgressCommand::Start { min: lo, max: hi, question } => {
                 let c = Command::about("PROGRESS START", question);
                 Self::check_name(&c, "question", question)?;
                 min = lo.to_string();
@@ -588,8 +527,7 @@ impl<R: BufRead, W: Write> Debconf<R, W> {
             Self::check_name(&command, "owner", owner)?;
             args.push(owner);
         }
-        self.simple(&command, "X_LOADTEMPLATEFILE", &args, false)
-            .map(drop)
+        self.simple(&command, "X_LOADTEMPLATEFILE", &args, false).map(drop)
     }
 
     /// `PURGE`: remove the running package's ownership of all its questions
@@ -638,8 +576,7 @@ impl<R: BufRead, W: Write> Debconf<R, W> {
         Self::check_name(&command, "template", template)?;
         Self::check_name(&command, "item", item)?;
         let value = value.replace('\\', "\\\\").replace('\n', "\\n");
-        self.simple(&command, "DATA", &[template, item, &value], false)
-            .map(drop)
+        self.simple(&command, "DATA", &[template, item, &value], false).map(drop)
     }
 
     /// `VISIBLE priority question`: whether the question would be shown

@@ -22,18 +22,12 @@ pub struct Command {
 impl Command {
     /// A command description without a subject.
     pub(crate) fn bare(word: &str) -> Self {
-        Command {
-            word: word.to_owned(),
-            subject: None,
-        }
+        Command { word: word.to_owned(), subject: None }
     }
 
     /// A command description about `subject`.
     pub(crate) fn about(word: &str, subject: &str) -> Self {
-        Command {
-            word: word.to_owned(),
-            subject: Some(subject.to_owned()),
-        }
+        Command { word: word.to_owned(), subject: Some(subject.to_owned()) }
     }
 }
 

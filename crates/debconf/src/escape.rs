@@ -76,15 +76,7 @@ mod tests {
     fn unescape_inverse_of_escape_for_reply_escaping() {
         // The frontend escapes replies with only \ -> \\ and newline -> \n.
         let frontend_escape = |s: &str| s.replace('\\', "\\\\").replace('\n', "\\n");
-        for s in [
-            "",
-            "plain",
-            "two words",
-            "a\nb",
-            r"back\slash",
-            "\\n literal",
-            "x\\",
-        ] {
+        for s in ["", "plain", "two words", "a\nb", r"back\slash", "\\n literal", "x\\"] {
             assert_eq!(unescape_reply(&frontend_escape(s)), s, "{s:?}");
         }
     }

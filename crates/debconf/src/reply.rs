@@ -68,30 +68,17 @@ impl Reply {
             Some(i) => (&line[..i], &line[i + 1..]),
             None => (line, ""),
         };
-        let protocol = |reason: String| Error::Protocol {
-            command: command.clone(),
-            reason,
-        };
+        let protocol = |reason: String| Error::Protocol { command: command.clone(), reason };
         if code_str.is_empty() || !code_str.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(protocol(format!(
-                "reply does not start with a numeric code: {}",
-                shorten(line)
-            )));
+            return Err(protocol(format!("reply does not start with a numeric code: {}", shorten(line))));
         }
         let code: u8 = code_str
             .parse()
             .map_err(|_| protocol(format!("reply code out of range: {}", shorten(code_str))))?;
         if ReplyClass::of(code).is_none() {
-            return Err(protocol(format!(
-                "reply uses reserved code {code}: {}",
-                shorten(line)
-            )));
+            return Err(protocol(format!("reply uses reserved code {code}: {}", shorten(line))));
         }
-        let text = if code == 1 {
-            unescape_reply(text)
-        } else {
-            text.to_owned()
-        };
+        let text = if code == 1 { unescape_reply(text) } else { text.to_owned() };
         Ok(Reply { code, text })
     }
 }
@@ -169,15 +156,7 @@ mod tests {
 
     #[test]
     fn garbage_is_protocol_error() {
-        for line in [
-            "",
-            "hello, a stray line",
-            "-1 x",
-            "0x1 y",
-            "256 big",
-            "5 reserved",
-            "110 reserved",
-        ] {
+        for line in ["", "hello, a stray line", "-1 x", "0x1 y", "256 big", "5 reserved", "110 reserved"] {
             let e = Reply::parse(line, &cmd()).unwrap_err();
             assert!(matches!(e, Error::Protocol { .. }), "{line:?}: {e}");
         }

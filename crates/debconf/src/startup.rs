@@ -92,10 +92,8 @@ impl Debconf<StdinLock<'static>, File> {
         }
         if !env_nonempty("DEBCONF_REDIR") {
             let cdebconf = env_nonempty("DEBCONF_USE_CDEBCONF");
-            sys::dup2(1, COMMAND_FD).map_err(|source| Error::Setup {
-                what: "dup fd 1 (command pipe) to fd 3",
-                source,
-            })?;
+            sys::dup2(1, COMMAND_FD)
+                .map_err(|source| Error::Setup { what: "dup fd 1 (command pipe) to fd 3", source })?;
             let out = if cdebconf { 5 } else { 2 };
             sys::dup2(out, 1).map_err(|source| Error::Setup {
                 what: "redirect stdout away from the command pipe",
@@ -114,11 +112,7 @@ impl Debconf<StdinLock<'static>, File> {
 
 /// Exec the frontend; only returns (an error) if that fails.
 fn exec_frontend(argv: Vec<OsString>, paths: &FrontendPaths) -> Error {
-    let frontend = if env_nonempty("DEBCONF_USE_CDEBCONF") {
-        &paths.cdebconf
-    } else {
-        &paths.debconf
-    };
+    let frontend = if env_nonempty("DEBCONF_USE_CDEBCONF") { &paths.cdebconf } else { &paths.debconf };
     let Some((program, args)) = argv.split_first() else {
         return Error::Setup {
             what: "start a debconf frontend",
@@ -128,18 +122,7 @@ fn exec_frontend(argv: Vec<OsString>, paths: &FrontendPaths) -> Error {
             ),
         };
     };
-    log::debug!(
-        "debconf: no frontend running, exec {} {}",
-        frontend.display(),
-        program.to_string_lossy()
-    );
-    let source = process::Command::new(frontend)
-        .arg(program)
-        .args(args)
-        .env("PERL_DL_NONLAZY", "1")
-        .exec();
-    Error::Exec {
-        path: frontend.clone(),
-        source,
-    }
+    log::debug!("debconf: no frontend running, exec {} {}", frontend.display(), program.to_string_lossy());
+    let source = process::Command::new(frontend).arg(program).args(args).env("PERL_DL_NONLAZY", "1").exec();
+    Error::Exec { path: frontend.clone(), source }
 }

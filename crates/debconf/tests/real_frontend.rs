@@ -56,17 +56,15 @@ const SCRUB: &[&str] = &[
 /// A temporary directory holding a private debconf database, removed on
 /// drop.
 struct PrivateDb {
+    _tmp: tempfile::TempDir,
     dir: PathBuf,
 }
 
 impl PrivateDb {
     fn new(name: &str) -> PrivateDb {
-        let dir = std::env::temp_dir().join(format!(
-            "lava-v1-debconf-test-{name}-{}",
-            std::process::id()
-        ));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).unwrap();
+        let tmp =
+            tempfile::Builder::new().prefix(&format!("lava-v1-debconf-test-{name}.")).tempdir().unwrap();
+        let dir = tmp.path().to_owned();
         let conf = format!(
             "Config: configdb\nTemplates: templatedb\n\n\
              Name: configdb\nDriver: File\nMode: 600\nFilename: {d}/config.dat\n\n\
@@ -75,7 +73,7 @@ impl PrivateDb {
         );
         fs::write(dir.join("debconf.conf"), conf).unwrap();
         fs::write(dir.join("probe.templates"), TEMPLATES).unwrap();
-        PrivateDb { dir }
+        PrivateDb { _tmp: tmp, dir }
     }
 
     fn templates(&self) -> PathBuf {
@@ -108,12 +106,6 @@ impl PrivateDb {
     }
 }
 
-impl Drop for PrivateDb {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.dir);
-    }
-}
-
 fn have_debconf() -> bool {
     Path::new(FRONTEND).exists()
 }
@@ -139,12 +131,7 @@ fn run_probe(mode: &str) {
         panic!("{FRONTEND} missing: install debconf to run this test");
     }
     let db = PrivateDb::new(mode);
-    let out = db
-        .command(PROBE)
-        .arg(mode)
-        .arg(db.templates())
-        .output()
-        .unwrap();
+    let out = db.command(PROBE).arg(mode).arg(db.templates()).output().unwrap();
     assert_success(&format!("probe {mode}"), &out);
     let stdout = text(&out.stdout);
     let stderr = text(&out.stderr);
@@ -153,19 +140,10 @@ fn run_probe(mode: &str) {
     // the command pipe (the probe's checks would have failed) nor to the
     // frontend's stdout.
     for tag in ["after connect", "between commands", "after STOP"] {
-        assert!(
-            stderr.contains(&format!("stray line on stdout ({tag})")),
-            "{stderr}"
-        );
-        assert!(
-            stderr.contains(&format!("child stray stdout ({tag})")),
-            "{stderr}"
-        );
+        assert!(stderr.contains(&format!("stray line on stdout ({tag})")), "{stderr}");
+        assert!(stderr.contains(&format!("child stray stdout ({tag})")), "{stderr}");
     }
-    assert!(
-        !stdout.contains("stray"),
-        "stray output on the frontend's stdout: {stdout}"
-    );
+    assert!(!stdout.contains("stray"), "stray output on the frontend's stdout: {stdout}");
     // The database is the private one and was saved after STOP.
     let config = db.config_dat();
     let stanza = config
@@ -208,25 +186,13 @@ fn rust_child_of_a_shell_confmodule() {
          db_get probe/bool\n\
          echo \"parent ok: $RET\" >&2\n",
     );
-    let out = db
-        .command(&script)
-        .arg(db.templates())
-        .arg(PROBE)
-        .output()
-        .unwrap();
+    let out = db.command(&script).arg(db.templates()).arg(PROBE).output().unwrap();
     assert_success("parent.sh", &out);
     let stderr = text(&out.stderr);
-    assert!(
-        stderr.contains("probe: all checks passed (child)"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("probe: all checks passed (child)"), "{stderr}");
     assert!(stderr.contains("parent ok: true"), "{stderr}");
     assert!(stderr.contains("child stray stdout (child)"), "{stderr}");
-    assert!(
-        !text(&out.stdout).contains("stray"),
-        "{}",
-        text(&out.stdout)
-    );
+    assert!(!text(&out.stdout).contains("stray"), "{}", text(&out.stdout));
     assert!(db.config_dat().contains("Value: set by the child"));
 }
 
@@ -255,8 +221,7 @@ fn exec_step_with_fake_frontends() {
             .env("FAKE_OUT", &out_file)
             .env_remove("PERL_DL_NONLAZY");
         if cdebconf {
-            cmd.env("DEBCONF_USE_CDEBCONF", "1")
-                .env("FAKE_NAME", "cdebconf");
+            cmd.env("DEBCONF_USE_CDEBCONF", "1").env("FAKE_NAME", "cdebconf");
         } else {
             cmd.env("FAKE_NAME", "debconf");
         }
@@ -267,9 +232,7 @@ fn exec_step_with_fake_frontends() {
 
     assert_eq!(
         run(false, None),
-        format!(
-            "FRONTEND=debconf NONLAZY=1\nARG={PROBE}\nARG=exec-only\nARG=extra\nARG=two words\n"
-        )
+        format!("FRONTEND=debconf NONLAZY=1\nARG={PROBE}\nARG=exec-only\nARG=extra\nARG=two words\n")
     );
     assert_eq!(
         run(true, Some("/var/lib/dpkg/info/lava-server.postinst")),
@@ -290,8 +253,5 @@ fn missing_frontend_is_an_exec_error() {
         .unwrap();
     assert!(!out.status.success());
     let stderr = text(&out.stderr);
-    assert!(
-        stderr.contains("probe FAIL: connect: cannot exec the debconf frontend"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("probe FAIL: connect: cannot exec the debconf frontend"), "{stderr}");
 }

@@ -80,13 +80,8 @@ pub enum Script {
 
 impl Script {
     /// All scripts, in the order above.
-    pub const ALL: [Script; 5] = [
-        Script::Preinst,
-        Script::Postinst,
-        Script::Prerm,
-        Script::Postrm,
-        Script::Config,
-    ];
+    pub const ALL: [Script; 5] =
+        [Script::Preinst, Script::Postinst, Script::Prerm, Script::Postrm, Script::Config];
 
     /// The script's name as dpkg uses it (`DPKG_MAINTSCRIPT_NAME`).
     pub fn as_str(self) -> &'static str {
@@ -334,9 +329,7 @@ impl Action {
             Action::Postinst(a) => match a {
                 PostinstAction::Configure { .. } => "configure",
                 PostinstAction::AbortUpgrade { .. } => "abort-upgrade",
-                PostinstAction::AbortRemove | PostinstAction::AbortRemoveInFavour { .. } => {
-                    "abort-remove"
-                }
+                PostinstAction::AbortRemove | PostinstAction::AbortRemoveInFavour { .. } => "abort-remove",
                 PostinstAction::AbortDeconfigure { .. } => "abort-deconfigure",
                 PostinstAction::Triggered { .. } => "triggered",
             },
@@ -373,12 +366,10 @@ impl Action {
         match self {
             Action::Preinst(PreinstAction::Install { old, .. }) => old.as_ref(),
             Action::Preinst(PreinstAction::Upgrade { old, .. }) => Some(old),
-            Action::Postinst(PostinstAction::Configure {
-                most_recently_configured,
-            })
-            | Action::Config(ConfigAction::Configure {
-                most_recently_configured,
-            }) => most_recently_configured.as_ref(),
+            Action::Postinst(PostinstAction::Configure { most_recently_configured })
+            | Action::Config(ConfigAction::Configure { most_recently_configured }) => {
+                most_recently_configured.as_ref()
+            }
             Action::Config(ConfigAction::Reconfigure { version }) => Some(version),
             _ => None,
         }
@@ -407,30 +398,19 @@ impl fmt::Display for Action {
             | Action::Prerm(PrermAction::FailedUpgrade { old, new })
             | Action::Postrm(PostrmAction::FailedUpgrade { old, new })
             | Action::Postrm(PostrmAction::AbortUpgrade { old, new }) => {
-                words.extend(
-                    std::iter::once(old)
-                        .chain(new.iter())
-                        .map(Version::to_string),
-                );
+                words.extend(std::iter::once(old).chain(new.iter()).map(Version::to_string));
             }
             Action::Preinst(PreinstAction::AbortUpgrade { new })
             | Action::Postinst(PostinstAction::AbortUpgrade { new })
             | Action::Prerm(PrermAction::Upgrade { new })
             | Action::Postrm(PostrmAction::Upgrade { new }) => words.push(new.to_string()),
-            Action::Postinst(PostinstAction::Configure {
-                most_recently_configured,
-            })
-            | Action::Config(ConfigAction::Configure {
-                most_recently_configured,
-            }) => {
-                let shown = most_recently_configured
-                    .as_ref()
-                    .map_or_else(|| "\"\"".to_owned(), Version::to_string);
+            Action::Postinst(PostinstAction::Configure { most_recently_configured })
+            | Action::Config(ConfigAction::Configure { most_recently_configured }) => {
+                let shown =
+                    most_recently_configured.as_ref().map_or_else(|| "\"\"".to_owned(), Version::to_string);
                 words.push(shown);
             }
-            Action::Config(ConfigAction::Reconfigure { version }) => {
-                words.push(version.to_string())
-            }
+            Action::Config(ConfigAction::Reconfigure { version }) => words.push(version.to_string()),
             Action::Postinst(PostinstAction::AbortRemoveInFavour { in_favour })
             | Action::Prerm(PrermAction::RemoveInFavour { in_favour }) => {
                 words.extend([
@@ -439,25 +419,15 @@ impl fmt::Display for Action {
                     in_favour.version.to_string(),
                 ]);
             }
-            Action::Postinst(PostinstAction::AbortDeconfigure {
-                in_favour,
-                removing,
-            })
-            | Action::Prerm(PrermAction::Deconfigure {
-                in_favour,
-                removing,
-            }) => {
+            Action::Postinst(PostinstAction::AbortDeconfigure { in_favour, removing })
+            | Action::Prerm(PrermAction::Deconfigure { in_favour, removing }) => {
                 words.extend([
                     "in-favour".to_owned(),
                     in_favour.package.clone(),
                     in_favour.version.to_string(),
                 ]);
                 if let Some(r) = removing {
-                    words.extend([
-                        "removing".to_owned(),
-                        r.package.clone(),
-                        r.version.to_string(),
-                    ]);
+                    words.extend(["removing".to_owned(), r.package.clone(), r.version.to_string()]);
                 }
             }
             Action::Postrm(PostrmAction::Disappear { overwriter }) => {
@@ -484,11 +454,7 @@ impl fmt::Display for Action {
 /// number of arguments, an invalid version or package name, or a non-UTF-8
 /// argument.
 pub fn parse(script: Script, args: &[OsString]) -> Result<Action> {
-    let unknown = |reason: String| Error::UnknownCallForm {
-        script,
-        args: args.to_vec(),
-        reason,
-    };
+    let unknown = |reason: String| Error::UnknownCallForm { script, args: args.to_vec(), reason };
     let mut words = Vec::with_capacity(args.len());
     for (i, arg) in args.iter().enumerate() {
         match arg.to_str() {
@@ -571,10 +537,7 @@ fn configured_version(s: &str) -> std::result::Result<Option<Version>, Reason> {
 /// two characters), optionally followed by `:ARCH` as dpkg prints
 /// non-ambiguous names.
 pub fn validate_package_name(name: &str) -> Result<()> {
-    let bad = |reason: &str| Error::InvalidPackageName {
-        input: name.to_owned(),
-        reason: reason.to_owned(),
-    };
+    let bad = |reason: &str| Error::InvalidPackageName { input: name.to_owned(), reason: reason.to_owned() };
     let (pkg, arch) = match name.split_once(':') {
         Some((pkg, arch)) => (pkg, Some(arch)),
         None => (name, None),
@@ -586,17 +549,11 @@ pub fn validate_package_name(name: &str) -> Result<()> {
     if !(first.is_ascii_lowercase() || first.is_ascii_digit()) {
         return Err(bad("must start with a lowercase letter or a digit"));
     }
-    if !pkg
-        .bytes()
-        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"+.-".contains(&b))
-    {
+    if !pkg.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"+.-".contains(&b)) {
         return Err(bad("may contain only a-z, 0-9, '+', '-' and '.'"));
     }
     if let Some(arch) = arch {
-        if arch.is_empty()
-            || !arch
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        if arch.is_empty() || !arch.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         {
             return Err(bad("invalid architecture qualifier"));
         }
@@ -604,16 +561,9 @@ pub fn validate_package_name(name: &str) -> Result<()> {
     Ok(())
 }
 
-fn package_version(
-    what: &str,
-    pkg: &str,
-    ver: &str,
-) -> std::result::Result<PackageVersion, Reason> {
+fn package_version(what: &str, pkg: &str, ver: &str) -> std::result::Result<PackageVersion, Reason> {
     validate_package_name(pkg).map_err(|e| format!("{what}: {e}"))?;
-    Ok(PackageVersion {
-        package: pkg.to_owned(),
-        version: version(&format!("{what} version"), ver)?,
-    })
+    Ok(PackageVersion { package: pkg.to_owned(), version: version(&format!("{what} version"), ver)? })
 }
 
 /// `in-favour PKG VER [removing PKG VER]`, starting after the verb.
@@ -643,10 +593,7 @@ fn unknown_verb(verb: &str, known: &str) -> Reason {
 fn parse_preinst(words: &[&str]) -> std::result::Result<PreinstAction, Reason> {
     let (verb, rest) = words.split_first().ok_or_else(no_action)?;
     match (*verb, rest) {
-        ("install", []) => Ok(PreinstAction::Install {
-            old: None,
-            new: None,
-        }),
+        ("install", []) => Ok(PreinstAction::Install { old: None, new: None }),
         ("install", [old]) | ("install", [old, _]) => Ok(PreinstAction::Install {
             old: Some(version("OLD-VERSION", old)?),
             new: opt_version("NEW-VERSION", rest.get(1))?,
@@ -657,9 +604,7 @@ fn parse_preinst(words: &[&str]) -> std::result::Result<PreinstAction, Reason> {
             new: opt_version("NEW-VERSION", rest.get(1))?,
         }),
         ("upgrade", _) => Err("`upgrade` takes OLD-VERSION [NEW-VERSION]".to_owned()),
-        ("abort-upgrade", [new]) => Ok(PreinstAction::AbortUpgrade {
-            new: version("NEW-VERSION", new)?,
-        }),
+        ("abort-upgrade", [new]) => Ok(PreinstAction::AbortUpgrade { new: version("NEW-VERSION", new)? }),
         ("abort-upgrade", _) => Err("`abort-upgrade` takes NEW-VERSION".to_owned()),
         (verb, _) => Err(unknown_verb(verb, "install, upgrade, abort-upgrade")),
     }
@@ -668,16 +613,13 @@ fn parse_preinst(words: &[&str]) -> std::result::Result<PreinstAction, Reason> {
 fn parse_postinst(words: &[&str]) -> std::result::Result<PostinstAction, Reason> {
     let (verb, rest) = words.split_first().ok_or_else(no_action)?;
     match (*verb, rest) {
-        ("configure", [old]) => Ok(PostinstAction::Configure {
-            most_recently_configured: configured_version(old)?,
-        }),
-        ("configure", _) => Err(
-            "`configure` takes MOST-RECENTLY-CONFIGURED-VERSION (empty on a fresh install)"
-                .to_owned(),
-        ),
-        ("abort-upgrade", [new]) => Ok(PostinstAction::AbortUpgrade {
-            new: version("NEW-VERSION", new)?,
-        }),
+        ("configure", [old]) => {
+            Ok(PostinstAction::Configure { most_recently_configured: configured_version(old)? })
+        }
+        ("configure", _) => {
+            Err("`configure` takes MOST-RECENTLY-CONFIGURED-VERSION (empty on a fresh install)".to_owned())
+        }
+        ("abort-upgrade", [new]) => Ok(PostinstAction::AbortUpgrade { new: version("NEW-VERSION", new)? }),
         ("abort-upgrade", _) => Err("`abort-upgrade` takes NEW-VERSION".to_owned()),
         ("abort-remove", []) => Ok(PostinstAction::AbortRemove),
         ("abort-remove", ["in-favour", pkg, ver]) => Ok(PostinstAction::AbortRemoveInFavour {
@@ -688,10 +630,7 @@ fn parse_postinst(words: &[&str]) -> std::result::Result<PostinstAction, Reason>
         }
         ("abort-deconfigure", rest) => {
             let (in_favour, removing) = in_favour_removing("abort-deconfigure", rest)?;
-            Ok(PostinstAction::AbortDeconfigure {
-                in_favour,
-                removing,
-            })
+            Ok(PostinstAction::AbortDeconfigure { in_favour, removing })
         }
         ("triggered", [names]) => {
             let triggers: Vec<String> = names.split_whitespace().map(str::to_owned).collect();
@@ -703,10 +642,9 @@ fn parse_postinst(words: &[&str]) -> std::result::Result<PostinstAction, Reason>
         ("triggered", _) => {
             Err("`triggered` takes one argument: the space-separated trigger names".to_owned())
         }
-        (verb, _) => Err(unknown_verb(
-            verb,
-            "configure, abort-upgrade, abort-remove, abort-deconfigure, triggered",
-        )),
+        (verb, _) => {
+            Err(unknown_verb(verb, "configure, abort-upgrade, abort-remove, abort-deconfigure, triggered"))
+        }
     }
 }
 
@@ -714,32 +652,22 @@ fn parse_prerm(words: &[&str]) -> std::result::Result<PrermAction, Reason> {
     let (verb, rest) = words.split_first().ok_or_else(no_action)?;
     match (*verb, rest) {
         ("remove", []) => Ok(PrermAction::Remove),
-        ("remove", ["in-favour", pkg, ver]) => Ok(PrermAction::RemoveInFavour {
-            in_favour: package_version("in-favour package", pkg, ver)?,
-        }),
-        ("remove", _) => Err("`remove` takes nothing or in-favour PACKAGE NEW-VERSION".to_owned()),
-        ("upgrade", [new]) => Ok(PrermAction::Upgrade {
-            new: version("NEW-VERSION", new)?,
-        }),
-        ("upgrade", _) => Err("`upgrade` takes NEW-VERSION".to_owned()),
-        ("failed-upgrade", [old]) | ("failed-upgrade", [old, _]) => {
-            Ok(PrermAction::FailedUpgrade {
-                old: version("OLD-VERSION", old)?,
-                new: opt_version("NEW-VERSION", rest.get(1))?,
-            })
+        ("remove", ["in-favour", pkg, ver]) => {
+            Ok(PrermAction::RemoveInFavour { in_favour: package_version("in-favour package", pkg, ver)? })
         }
+        ("remove", _) => Err("`remove` takes nothing or in-favour PACKAGE NEW-VERSION".to_owned()),
+        ("upgrade", [new]) => Ok(PrermAction::Upgrade { new: version("NEW-VERSION", new)? }),
+        ("upgrade", _) => Err("`upgrade` takes NEW-VERSION".to_owned()),
+        ("failed-upgrade", [old]) | ("failed-upgrade", [old, _]) => Ok(PrermAction::FailedUpgrade {
+            old: version("OLD-VERSION", old)?,
+            new: opt_version("NEW-VERSION", rest.get(1))?,
+        }),
         ("failed-upgrade", _) => Err("`failed-upgrade` takes OLD-VERSION [NEW-VERSION]".to_owned()),
         ("deconfigure", rest) => {
             let (in_favour, removing) = in_favour_removing("deconfigure", rest)?;
-            Ok(PrermAction::Deconfigure {
-                in_favour,
-                removing,
-            })
+            Ok(PrermAction::Deconfigure { in_favour, removing })
         }
-        (verb, _) => Err(unknown_verb(
-            verb,
-            "remove, upgrade, failed-upgrade, deconfigure",
-        )),
+        (verb, _) => Err(unknown_verb(verb, "remove, upgrade, failed-upgrade, deconfigure")),
     }
 }
 
@@ -750,27 +678,18 @@ fn parse_postrm(words: &[&str]) -> std::result::Result<PostrmAction, Reason> {
         ("remove", _) => Err("`remove` takes no arguments".to_owned()),
         ("purge", []) => Ok(PostrmAction::Purge),
         ("purge", _) => Err("`purge` takes no arguments".to_owned()),
-        ("upgrade", [new]) => Ok(PostrmAction::Upgrade {
-            new: version("NEW-VERSION", new)?,
-        }),
+        ("upgrade", [new]) => Ok(PostrmAction::Upgrade { new: version("NEW-VERSION", new)? }),
         ("upgrade", _) => Err("`upgrade` takes NEW-VERSION".to_owned()),
-        ("disappear", [pkg, ver]) => Ok(PostrmAction::Disappear {
-            overwriter: package_version("overwriter package", pkg, ver)?,
+        ("disappear", [pkg, ver]) => {
+            Ok(PostrmAction::Disappear { overwriter: package_version("overwriter package", pkg, ver)? })
+        }
+        ("disappear", _) => Err("`disappear` takes OVERWRITER-PACKAGE OVERWRITER-VERSION".to_owned()),
+        ("failed-upgrade", [old]) | ("failed-upgrade", [old, _]) => Ok(PostrmAction::FailedUpgrade {
+            old: version("OLD-VERSION", old)?,
+            new: opt_version("NEW-VERSION", rest.get(1))?,
         }),
-        ("disappear", _) => {
-            Err("`disappear` takes OVERWRITER-PACKAGE OVERWRITER-VERSION".to_owned())
-        }
-        ("failed-upgrade", [old]) | ("failed-upgrade", [old, _]) => {
-            Ok(PostrmAction::FailedUpgrade {
-                old: version("OLD-VERSION", old)?,
-                new: opt_version("NEW-VERSION", rest.get(1))?,
-            })
-        }
         ("failed-upgrade", _) => Err("`failed-upgrade` takes OLD-VERSION [NEW-VERSION]".to_owned()),
-        ("abort-install", []) => Ok(PostrmAction::AbortInstall {
-            old: None,
-            new: None,
-        }),
+        ("abort-install", []) => Ok(PostrmAction::AbortInstall { old: None, new: None }),
         ("abort-install", [old]) | ("abort-install", [old, _]) => Ok(PostrmAction::AbortInstall {
             old: Some(version("OLD-VERSION", old)?),
             new: opt_version("NEW-VERSION", rest.get(1))?,
@@ -791,15 +710,13 @@ fn parse_postrm(words: &[&str]) -> std::result::Result<PostrmAction, Reason> {
 fn parse_config(words: &[&str]) -> std::result::Result<ConfigAction, Reason> {
     let (verb, rest) = words.split_first().ok_or_else(no_action)?;
     match (*verb, rest) {
-        ("configure", [old]) => Ok(ConfigAction::Configure {
-            most_recently_configured: configured_version(old)?,
-        }),
-        ("configure", _) => {
-            Err("`configure` takes INSTALLED-VERSION (empty when not installed)".to_owned())
+        ("configure", [old]) => {
+            Ok(ConfigAction::Configure { most_recently_configured: configured_version(old)? })
         }
-        ("reconfigure", [ver]) => Ok(ConfigAction::Reconfigure {
-            version: version("INSTALLED-VERSION", ver)?,
-        }),
+        ("configure", _) => Err("`configure` takes INSTALLED-VERSION (empty when not installed)".to_owned()),
+        ("reconfigure", [ver]) => {
+            Ok(ConfigAction::Reconfigure { version: version("INSTALLED-VERSION", ver)? })
+        }
         ("reconfigure", _) => Err("`reconfigure` takes INSTALLED-VERSION".to_owned()),
         (verb, _) => Err(unknown_verb(verb, "configure, reconfigure")),
     }

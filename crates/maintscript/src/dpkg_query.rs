@@ -162,37 +162,18 @@ impl PackageStatus {
         let want = Want::from_word(want).ok_or_else(|| format!("unknown want {want:?}"))?;
         let eflag = Eflag::from_word(eflag).ok_or_else(|| format!("unknown eflag {eflag:?}"))?;
         let state = Status::from_word(state).ok_or_else(|| format!("unknown status {state:?}"))?;
-        let expected: String = [want.abbrev(), state.abbrev(), eflag.abbrev()]
-            .iter()
-            .collect();
+        let expected: String = [want.abbrev(), state.abbrev(), eflag.abbrev()].iter().collect();
         if abbrev != expected {
-            return Err(format!(
-                "db:Status-Abbrev {abbrev:?} does not match Status {status:?}"
-            ));
+            return Err(format!("db:Status-Abbrev {abbrev:?} does not match Status {status:?}"));
         }
-        let version = if version.is_empty() {
-            None
-        } else {
-            Some(Version::parse(version).map_err(|e| e.to_string())?)
-        };
-        Ok(PackageStatus {
-            package: package.to_owned(),
-            want,
-            eflag,
-            status: state,
-            version,
-        })
+        let version =
+            if version.is_empty() { None } else { Some(Version::parse(version).map_err(|e| e.to_string())?) };
+        Ok(PackageStatus { package: package.to_owned(), want, eflag, status: state, version })
     }
 
     /// `db:Status-Abbrev` as dpkg prints it, e.g. `ii `, `iF `, `iHR`.
     pub fn abbrev(&self) -> String {
-        [
-            self.want.abbrev(),
-            self.status.abbrev(),
-            self.eflag.abbrev(),
-        ]
-        .iter()
-        .collect()
+        [self.want.abbrev(), self.status.abbrev(), self.eflag.abbrev()].iter().collect()
     }
 
     /// Fully installed (`installed`; the want may be `install` or `hold`).
@@ -215,20 +196,13 @@ impl PackageStatus {
     /// not configured, or reinstreq.
     pub fn is_broken(&self) -> bool {
         self.eflag == Eflag::ReinstReq
-            || matches!(
-                self.status,
-                Status::HalfInstalled | Status::HalfConfigured | Status::Unpacked
-            )
+            || matches!(self.status, Status::HalfInstalled | Status::HalfConfigured | Status::Unpacked)
     }
 }
 
 impl fmt::Display for PackageStatus {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} {} {} {}",
-            self.package, self.want, self.eflag, self.status
-        )?;
+        write!(f, "{} {} {} {}", self.package, self.want, self.eflag, self.status)?;
         if let Some(v) = &self.version {
             write!(f, " {v}")?;
         }
@@ -248,10 +222,7 @@ fn run(program: &Path, args: &[OsString]) -> Result<(String, Output)> {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .output()
-        .map_err(|source| Error::Spawn {
-            command: command.clone(),
-            source,
-        })?;
+        .map_err(|source| Error::Spawn { command: command.clone(), source })?;
     log::debug!("{command}: {}", describe_status(&output.status));
     Ok((command, output))
 }
@@ -290,11 +261,7 @@ impl Default for DpkgQuery {
 impl DpkgQuery {
     /// `dpkg-query` and `dpkg` from `PATH`, on dpkg's default database.
     pub fn new() -> DpkgQuery {
-        DpkgQuery {
-            dpkg_query: PathBuf::from("dpkg-query"),
-            dpkg: PathBuf::from("dpkg"),
-            admindir: None,
-        }
+        DpkgQuery { dpkg_query: PathBuf::from("dpkg-query"), dpkg: PathBuf::from("dpkg"), admindir: None }
     }
 
     /// Uses the database in `dir` (`--admindir=DIR`).
@@ -363,12 +330,7 @@ impl DpkgQuery {
         let lines: Vec<&str> = stdout.lines().collect();
         let line = match lines[..] {
             [line] => line,
-            [] => {
-                return Err(Error::UnexpectedOutput {
-                    command,
-                    detail: "no output".to_owned(),
-                })
-            }
+            [] => return Err(Error::UnexpectedOutput { command, detail: "no output".to_owned() }),
             _ => {
                 return Err(Error::UnexpectedOutput {
                     command,
@@ -390,9 +352,8 @@ impl DpkgQuery {
     /// else (bad operator, …) an error. Versions are checked first, so
     /// dpkg's "bad syntax" warnings cannot slip through.
     pub fn compare_versions(&self, a: &Version, op: &str, b: &Version) -> Result<bool> {
-        let args: Vec<OsString> = ["--compare-versions", a.as_str(), op, b.as_str()]
-            .map(OsString::from)
-            .to_vec();
+        let args: Vec<OsString> =
+            ["--compare-versions", a.as_str(), op, b.as_str()].map(OsString::from).to_vec();
         let (command, output) = run(&self.dpkg, &args)?;
         match output.status.code() {
             Some(0) => Ok(true),
@@ -478,15 +439,9 @@ impl AptMarkOutcome {
     /// Turns [`AptMarkOutcome::Failed`] into [`Error::CommandFailed`].
     pub fn into_result(self) -> Result<AptMarkOutcome> {
         match self {
-            AptMarkOutcome::Failed {
-                command,
-                status,
-                stderr,
-            } => Err(Error::CommandFailed {
-                command,
-                status,
-                stderr,
-            }),
+            AptMarkOutcome::Failed { command, status, stderr } => {
+                Err(Error::CommandFailed { command, status, stderr })
+            }
             ok => Ok(ok),
         }
     }
@@ -507,16 +462,12 @@ impl Default for AptMark {
 impl AptMark {
     /// `apt-mark` from `PATH`.
     pub fn new() -> AptMark {
-        AptMark {
-            program: PathBuf::from("apt-mark"),
-        }
+        AptMark { program: PathBuf::from("apt-mark") }
     }
 
     /// Runs this program instead of `apt-mark` (tests).
     pub fn with_program(program: impl Into<PathBuf>) -> AptMark {
-        AptMark {
-            program: program.into(),
-        }
+        AptMark { program: program.into() }
     }
 
     /// Runs `apt-mark OP -- PACKAGE`. `Err` only if `apt-mark` cannot be
@@ -530,11 +481,7 @@ impl AptMark {
         if !output.status.success() {
             let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
             log::warn!("`{command}` failed: {}", stderr.trim_end());
-            return Ok(AptMarkOutcome::Failed {
-                command,
-                status: describe_status(&output.status),
-                stderr,
-            });
+            return Ok(AptMarkOutcome::Failed { command, status: describe_status(&output.status), stderr });
         }
         let has_line = |want: String| stdout.lines().any(|l| l.trim_end() == want);
         let outcome = match op {
@@ -542,15 +489,11 @@ impl AptMark {
             AptMarkOp::Hold if has_line(format!("{package} was already set on hold.")) => {
                 AptMarkOutcome::AlreadyHeld
             }
-            AptMarkOp::Unhold if has_line(format!("Canceled hold on {package}.")) => {
-                AptMarkOutcome::Unheld
-            }
+            AptMarkOp::Unhold if has_line(format!("Canceled hold on {package}.")) => AptMarkOutcome::Unheld,
             AptMarkOp::Unhold if has_line(format!("{package} was already not on hold.")) => {
                 AptMarkOutcome::AlreadyNotHeld
             }
-            AptMarkOp::Showhold => AptMarkOutcome::ShowHold {
-                held: has_line(package.to_owned()),
-            },
+            AptMarkOp::Showhold => AptMarkOutcome::ShowHold { held: has_line(package.to_owned()) },
             _ => AptMarkOutcome::Other { stdout },
         };
         log::info!("apt-mark {op} {package}: {outcome:?}");

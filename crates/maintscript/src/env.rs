@@ -74,9 +74,7 @@ impl MaintscriptEnv {
             frontend_locked: lookup("DPKG_FRONTEND_LOCKED").is_some(),
             running_version: non_empty("DPKG_RUNNING_VERSION"),
             root: Root::from_value(lookup("DPKG_ROOT").as_deref()),
-            admindir: lookup("DPKG_ADMINDIR")
-                .filter(|v| !v.is_empty())
-                .map(PathBuf::from),
+            admindir: lookup("DPKG_ADMINDIR").filter(|v| !v.is_empty()).map(PathBuf::from),
             debconf_reconfigure: lookup("DEBCONF_RECONFIGURE").as_deref() == Some(OsStr::new("1")),
         }
     }
@@ -97,9 +95,7 @@ impl MaintscriptEnv {
     /// dpkg's database directory: `DPKG_ADMINDIR`, else `/var/lib/dpkg`
     /// under [`root`](Self::root).
     pub fn admindir_or_default(&self) -> PathBuf {
-        self.admindir
-            .clone()
-            .unwrap_or_else(|| self.root.path("/var/lib/dpkg"))
+        self.admindir.clone().unwrap_or_else(|| self.root.path("/var/lib/dpkg"))
     }
 }
 
@@ -116,10 +112,8 @@ mod tests {
     use std::path::Path;
 
     fn env_of(vars: &[(&str, &str)]) -> MaintscriptEnv {
-        let map: HashMap<String, OsString> = vars
-            .iter()
-            .map(|(k, v)| (k.to_string(), OsString::from(v)))
-            .collect();
+        let map: HashMap<String, OsString> =
+            vars.iter().map(|(k, v)| (k.to_string(), OsString::from(v))).collect();
         MaintscriptEnv::from_lookup(|name| map.get(name).cloned())
     }
 
@@ -174,10 +168,7 @@ mod tests {
     fn chrootless_root_and_admindir() {
         let e = env_of(&[("DPKG_ROOT", "/srv/chroot"), ("DEBCONF_RECONFIGURE", "1")]);
         assert_eq!(e.root.as_path(), Path::new("/srv/chroot"));
-        assert_eq!(
-            e.admindir_or_default(),
-            PathBuf::from("/srv/chroot/var/lib/dpkg")
-        );
+        assert_eq!(e.admindir_or_default(), PathBuf::from("/srv/chroot/var/lib/dpkg"));
         assert!(e.debconf_reconfigure);
         let e = env_of(&[("DPKG_ROOT", "/srv/c"), ("DPKG_ADMINDIR", "/x/dpkg")]);
         assert_eq!(e.admindir_or_default(), PathBuf::from("/x/dpkg"));

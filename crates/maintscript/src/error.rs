@@ -116,10 +116,8 @@ pub(crate) fn quote_command<S: AsRef<std::ffi::OsStr>>(program: &str, args: &[S]
 }
 
 fn quote_word(word: &str) -> String {
-    let plain = !word.is_empty()
-        && word
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_./:=+,@%".contains(c));
+    let plain =
+        !word.is_empty() && word.chars().all(|c| c.is_ascii_alphanumeric() || "-_./:=+,@%".contains(c));
     if plain {
         word.to_owned()
     } else {
@@ -147,18 +145,9 @@ mod tests {
             args: vec!["upgrade".into(), "".into()],
             reason: "bad".into(),
         };
-        assert_eq!(
-            e.to_string(),
-            r#"preinst: unknown call form: preinst "upgrade" "": bad"#
-        );
-        let e = Error::UnknownCallForm {
-            script: Script::Postrm,
-            args: vec![],
-            reason: "no action given".into(),
-        };
-        assert_eq!(
-            e.to_string(),
-            "postrm: unknown call form: postrm (no arguments): no action given"
-        );
+        assert_eq!(e.to_string(), r#"preinst: unknown call form: preinst "upgrade" "": bad"#);
+        let e =
+            Error::UnknownCallForm { script: Script::Postrm, args: vec![], reason: "no action given".into() };
+        assert_eq!(e.to_string(), "postrm: unknown call form: postrm (no arguments): no action given");
     }
 }

@@ -35,8 +35,8 @@ pub mod root;
 pub mod version;
 
 pub use args::{
-    parse, Action, ConfigAction, PackageVersion, PostinstAction, PostrmAction, PreinstAction,
-    PrermAction, Script,
+    parse, Action, ConfigAction, PackageVersion, PostinstAction, PostrmAction, PreinstAction, PrermAction,
+    Script,
 };
 pub use dpkg_query::{apt_mark, AptMark, AptMarkOp, AptMarkOutcome, DpkgQuery, PackageStatus};
 pub use env::{in_maintainer_script, MaintscriptEnv};

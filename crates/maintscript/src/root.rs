@@ -17,9 +17,7 @@ pub struct Root {
 impl Root {
     /// The system root, `/`.
     pub fn system() -> Root {
-        Root {
-            dir: PathBuf::from("/"),
-        }
+        Root { dir: PathBuf::from("/") }
     }
 
     /// A root at `dir`; an empty `dir` means `/` (as an empty `DPKG_ROOT`
@@ -95,19 +93,13 @@ mod tests {
         assert!(Root::from_value(Some(OsStr::new(""))).is_system());
         assert!(!Root::new("/srv/chroot").is_system());
         assert_eq!(Root::default(), Root::system());
-        assert_eq!(
-            Root::from_value(Some(OsStr::new("/srv/c"))).as_path(),
-            Path::new("/srv/c")
-        );
+        assert_eq!(Root::from_value(Some(OsStr::new("/srv/c"))).as_path(), Path::new("/srv/c"));
     }
 
     #[test]
     fn joins_under_system_root() {
         let r = Root::system();
-        assert_eq!(
-            r.path("/var/lib/lava-server"),
-            PathBuf::from("/var/lib/lava-server")
-        );
+        assert_eq!(r.path("/var/lib/lava-server"), PathBuf::from("/var/lib/lava-server"));
         assert_eq!(r.path("/"), PathBuf::from("/"));
         assert_eq!(r.path("/../../etc/passwd"), PathBuf::from("/etc/passwd"));
     }
@@ -115,19 +107,13 @@ mod tests {
     #[test]
     fn joins_under_chroot() {
         let r = Root::new("/srv/chroot");
-        assert_eq!(
-            r.path("/var/lib/lava-server"),
-            PathBuf::from("/srv/chroot/var/lib/lava-server")
-        );
+        assert_eq!(r.path("/var/lib/lava-server"), PathBuf::from("/srv/chroot/var/lib/lava-server"));
         assert_eq!(r.path("var/lib"), PathBuf::from("/srv/chroot/var/lib"));
         assert_eq!(r.path("/"), PathBuf::from("/srv/chroot"));
         assert_eq!(r.path(""), PathBuf::from("/srv/chroot"));
         assert_eq!(r.path("//etc//./x/"), PathBuf::from("/srv/chroot/etc/x"));
         // A trailing root slash in DPKG_ROOT does not matter.
-        assert_eq!(
-            Root::new("/srv/chroot/").path("/etc"),
-            PathBuf::from("/srv/chroot/etc")
-        );
+        assert_eq!(Root::new("/srv/chroot/").path("/etc"), PathBuf::from("/srv/chroot/etc"));
     }
 
     #[test]
@@ -147,10 +133,7 @@ mod tests {
             let got = r.path(input);
             assert_eq!(got, PathBuf::from(want), "{input}");
             assert!(got.starts_with(r.as_path()), "{input} escaped: {got:?}");
-            assert!(
-                !got.components().any(|c| c == Component::ParentDir),
-                "{input}"
-            );
+            assert!(!got.components().any(|c| c == Component::ParentDir), "{input}");
         }
     }
 

@@ -57,20 +57,12 @@ pub struct Version {
 impl Version {
     /// Parses and validates a version string.
     pub fn parse(text: &str) -> Result<Version> {
-        validate(text).map_err(|reason| Error::InvalidVersion {
-            input: text.to_owned(),
-            reason: reason.to_owned(),
-        })?;
+        validate(text)
+            .map_err(|reason| Error::InvalidVersion { input: text.to_owned(), reason: reason.to_owned() })?;
         let parsed = text
             .parse::<debversion::Version>()
-            .map_err(|e| Error::InvalidVersion {
-                input: text.to_owned(),
-                reason: e.to_string(),
-            })?;
-        Ok(Version {
-            text: text.to_owned(),
-            parsed,
-        })
+            .map_err(|e| Error::InvalidVersion { input: text.to_owned(), reason: e.to_string() })?;
+        Ok(Version { text: text.to_owned(), parsed })
     }
 
     /// The version string exactly as given.
@@ -182,17 +174,11 @@ fn validate(text: &str) -> std::result::Result<(), &'static str> {
     if !upstream.as_bytes()[0].is_ascii_digit() {
         return Err("version number does not start with digit");
     }
-    if !upstream
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b".-+~:".contains(&b))
-    {
+    if !upstream.bytes().all(|b| b.is_ascii_alphanumeric() || b".-+~:".contains(&b)) {
         return Err("invalid character in version number");
     }
     if let Some(revision) = revision {
-        if !revision
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b".+~".contains(&b))
-        {
+        if !revision.bytes().all(|b| b.is_ascii_alphanumeric() || b".+~".contains(&b)) {
             return Err("invalid character in revision number");
         }
     }
@@ -309,10 +295,7 @@ mod tests {
             "1:-1",
         ] {
             let err = Version::parse(bad).expect_err(bad);
-            assert!(
-                err.to_string().contains("invalid Debian version"),
-                "{bad}: {err}"
-            );
+            assert!(err.to_string().contains("invalid Debian version"), "{bad}: {err}");
         }
         // The largest epoch dpkg accepts.
         v("2147483647:1");

@@ -97,9 +97,7 @@ impl Cluster {
         cluster.start_server();
         let mut admin = cluster.client("postgres");
         admin
-            .batch_execute(&format!(
-                "CREATE ROLE {LAVA_ROLE} LOGIN CREATEDB PASSWORD '{LAVA_PASSWORD}'"
-            ))
+            .batch_execute(&format!("CREATE ROLE {LAVA_ROLE} LOGIN CREATEDB PASSWORD '{LAVA_PASSWORD}'"))
             .expect("create the LAVA role");
         cluster
     }
@@ -124,6 +122,9 @@ impl Cluster {
             data = self.data_dir().display(),
             dir = self.dir.path().display(),
         );
+        // Deliberately detached: it must outlive this process, which is the
+        // point of it.
+        #[allow(clippy::zombie_processes)]
         Command::new("sh")
             .arg("-c")
             .arg(script)
@@ -177,14 +178,31 @@ impl Cluster {
         let log = self.dir.path().join("server.log");
         self.run(
             "pg_ctl",
-            &["-D".as_ref(), data.as_os_str(), "-l".as_ref(), log.as_os_str(), "-w".as_ref(), "start".as_ref()],
+            &[
+                "-D".as_ref(),
+                data.as_os_str(),
+                "-l".as_ref(),
+                log.as_os_str(),
+                "-w".as_ref(),
+                "start".as_ref(),
+            ],
         );
     }
 
     /// Stops the server (fast shutdown).
     pub fn stop(&self) {
         let data = self.data_dir();
-        self.run("pg_ctl", &["-D".as_ref(), data.as_os_str(), "-m".as_ref(), "fast".as_ref(), "-w".as_ref(), "stop".as_ref()]);
+        self.run(
+            "pg_ctl",
+            &[
+                "-D".as_ref(),
+                data.as_os_str(),
+                "-m".as_ref(),
+                "fast".as_ref(),
+                "-w".as_ref(),
+                "stop".as_ref(),
+            ],
+        );
     }
 
     /// A superuser connection over the Unix socket.

@@ -166,12 +166,7 @@ pub fn write_config(dir: &Path, cluster: &Cluster, db_name: &str) -> Paths {
         format!("{{\n  \"DEBUG\": false,\n  \"MEDIA_ROOT\": \"{}\"\n}}\n", media.display()),
     )
     .expect("write settings.conf");
-    Paths {
-        instance_conf,
-        settings_conf,
-        media_root: None,
-        state_dir: dir.join("state"),
-    }
+    Paths { instance_conf, settings_conf, media_root: None, state_dir: dir.join("state") }
 }
 
 fn put(path: &Path, content: &[u8]) {

@@ -51,9 +51,7 @@ fn dc<T>(what: &str, r: lava_v1_debconf::Result<T>) -> Check<T> {
 fn stray_stdout(tag: &str) -> Check<()> {
     println!("stray line on stdout ({tag}): GO");
     println!("STOP");
-    std::io::stdout()
-        .flush()
-        .map_err(|e| format!("flush stdout: {e}"))?;
+    std::io::stdout().flush().map_err(|e| format!("flush stdout: {e}"))?;
     let status = process::Command::new("sh")
         .arg("-c")
         .arg(format!("echo 'child stray stdout ({tag})'"))
@@ -68,22 +66,14 @@ fn exercise(mode: &str, templates: &Path) -> Check<()> {
     let mut d: StdDebconf = dc("connect", Debconf::connect())?;
     stray_stdout("after connect")?;
 
-    expect_eq(
-        "VERSION",
-        dc("VERSION", d.version(PROTOCOL_VERSION))?,
-        "2.0".to_owned(),
-    )?;
+    expect_eq("VERSION", dc("VERSION", d.version(PROTOCOL_VERSION))?, "2.0".to_owned())?;
     match d.version("1.0") {
         Err(Error::VersionBad { text, .. }) if text.contains("too low") => {}
         other => return Err(format!("VERSION 1.0: {other:?}")),
     }
     let caps: &[&str] = if escape { &["escape"] } else { &[] };
     let theirs = dc("CAPB", d.capb(caps))?;
-    expect_eq(
-        "frontend offers escape",
-        theirs.iter().any(|c| c == "escape"),
-        true,
-    )?;
+    expect_eq("frontend offers escape", theirs.iter().any(|c| c == "escape"), true)?;
     expect_eq("escape enabled", d.escape_enabled(), escape)?;
 
     dc("X_LOADTEMPLATEFILE", d.x_loadtemplatefile(templates, None))?;
@@ -91,38 +81,14 @@ fn exercise(mode: &str, templates: &Path) -> Check<()> {
         Err(Error::BadParams { code: 10, .. }) => {}
         other => return Err(format!("X_LOADTEMPLATEFILE missing file: {other:?}")),
     }
-    expect_eq(
-        "EXIST probe/bool",
-        dc("EXIST", d.exist("probe/bool"))?,
-        true,
-    )?;
-    expect_eq(
-        "EXIST probe/missing",
-        dc("EXIST", d.exist("probe/missing"))?,
-        false,
-    )?;
+    expect_eq("EXIST probe/bool", dc("EXIST", d.exist("probe/bool"))?, true)?;
+    expect_eq("EXIST probe/missing", dc("EXIST", d.exist("probe/missing"))?, false)?;
 
     // Defaults and template fields.
-    expect_eq(
-        "GET probe/bool",
-        dc("GET", d.get("probe/bool"))?,
-        "true".to_owned(),
-    )?;
-    expect_eq(
-        "get_true probe/bool",
-        dc("GET", d.get_true("probe/bool"))?,
-        true,
-    )?;
-    expect_eq(
-        "METAGET type",
-        dc("METAGET", d.metaget("probe/bool", "type"))?,
-        "boolean".into(),
-    )?;
-    expect_eq(
-        "METAGET default",
-        dc("METAGET", d.metaget("probe/bool", "default"))?,
-        "true".into(),
-    )?;
+    expect_eq("GET probe/bool", dc("GET", d.get("probe/bool"))?, "true".to_owned())?;
+    expect_eq("get_true probe/bool", dc("GET", d.get_true("probe/bool"))?, true)?;
+    expect_eq("METAGET type", dc("METAGET", d.metaget("probe/bool", "type"))?, "boolean".into())?;
+    expect_eq("METAGET default", dc("METAGET", d.metaget("probe/bool", "default"))?, "true".into())?;
     expect_eq(
         "METAGET description",
         dc("METAGET", d.metaget("probe/bool", "description"))?,
@@ -133,9 +99,7 @@ fn exercise(mode: &str, templates: &Path) -> Check<()> {
         return Err(format!("METAGET extended_description: {ext:?}"));
     }
     if escape && !ext.contains('\n') {
-        return Err(format!(
-            "multi-line extended_description lost its newline: {ext:?}"
-        ));
+        return Err(format!("multi-line extended_description lost its newline: {ext:?}"));
     }
     match d.metaget("probe/missing", "description") {
         Err(Error::BadParams { .. }) => {}
@@ -143,42 +107,22 @@ fn exercise(mode: &str, templates: &Path) -> Check<()> {
     }
 
     // INPUT under the noninteractive frontend: skipped, not an error.
-    expect_eq(
-        "INPUT high",
-        dc("INPUT", d.input(Priority::High, "probe/bool"))?,
-        Input::Skipped,
-    )?;
+    expect_eq("INPUT high", dc("INPUT", d.input(Priority::High, "probe/bool"))?, Input::Skipped)?;
     match d.input(Priority::Critical, "probe/missing") {
         Err(Error::BadParams { .. }) => {}
         other => return Err(format!("INPUT missing question: {other:?}")),
     }
     expect_eq("GO", dc("GO", d.go())?, Go::Continue)?;
-    expect_eq(
-        "GET after GO",
-        dc("GET", d.get("probe/bool"))?,
-        "true".to_owned(),
-    )?;
+    expect_eq("GET after GO", dc("GET", d.get("probe/bool"))?, "true".to_owned())?;
 
     // SET/GET round trips.
     dc("SET", d.set("probe/string", "multi  word value"))?;
-    let want = if escape {
-        "multi  word value"
-    } else {
-        "multi word value"
-    };
-    expect_eq(
-        "GET multi-word",
-        dc("GET", d.get("probe/string"))?,
-        want.to_owned(),
-    )?;
+    let want = if escape { "multi  word value" } else { "multi word value" };
+    expect_eq("GET multi-word", dc("GET", d.get("probe/string"))?, want.to_owned())?;
     if escape {
         let tricky = " line 1\nline\\2 with  spaces\n\\n literal ";
         dc("SET", d.set("probe/string", tricky))?;
-        expect_eq(
-            "GET multi-line",
-            dc("GET", d.get("probe/string"))?,
-            tricky.to_owned(),
-        )?;
+        expect_eq("GET multi-line", dc("GET", d.get("probe/string"))?, tricky.to_owned())?;
     } else {
         match d.set("probe/string", "two\nlines") {
             Err(Error::InvalidArgument { .. }) => {}
@@ -187,17 +131,9 @@ fn exercise(mode: &str, templates: &Path) -> Check<()> {
     }
     stray_stdout("between commands")?;
     dc("SET", d.set("probe/string", "after stray"))?;
-    expect_eq(
-        "GET after stray",
-        dc("GET", d.get("probe/string"))?,
-        "after stray".into(),
-    )?;
+    expect_eq("GET after stray", dc("GET", d.get("probe/string"))?, "after stray".into())?;
     dc("SET", d.set("probe/string", ""))?;
-    expect_eq(
-        "GET empty",
-        dc("GET", d.get("probe/string"))?,
-        String::new(),
-    )?;
+    expect_eq("GET empty", dc("GET", d.get("probe/string"))?, String::new())?;
     match d.set("probe/missing", "x") {
         Err(Error::BadParams { .. }) => {}
         other => return Err(format!("SET missing question: {other:?}")),
@@ -205,80 +141,28 @@ fn exercise(mode: &str, templates: &Path) -> Check<()> {
 
     // SUBST fills ${thing} in the description.
     dc("SUBST", d.subst("probe/string", "thing", "the V1  data"))?;
-    let want = if escape {
-        "Pick a value for the V1  data"
-    } else {
-        "Pick a value for the V1 data"
-    };
-    expect_eq(
-        "SUBST",
-        dc("METAGET", d.metaget("probe/string", "description"))?,
-        want.into(),
-    )?;
+    let want = if escape { "Pick a value for the V1  data" } else { "Pick a value for the V1 data" };
+    expect_eq("SUBST", dc("METAGET", d.metaget("probe/string", "description"))?, want.into())?;
 
     // Flags.
     dc("FSET", d.fset("probe/bool", "seen", "true"))?;
-    expect_eq(
-        "FGET seen",
-        dc("FGET", d.fget("probe/bool", "seen"))?,
-        "true".into(),
-    )?;
-    expect_eq(
-        "INPUT seen",
-        dc("INPUT", d.input(Priority::Critical, "probe/bool"))?,
-        Input::Skipped,
-    )?;
+    expect_eq("FGET seen", dc("FGET", d.fget("probe/bool", "seen"))?, "true".into())?;
+    expect_eq("INPUT seen", dc("INPUT", d.input(Priority::Critical, "probe/bool"))?, Input::Skipped)?;
     dc("RESET", d.reset("probe/bool"))?;
-    expect_eq(
-        "FGET after RESET",
-        dc("FGET", d.fget("probe/bool", "seen"))?,
-        "false".into(),
-    )?;
+    expect_eq("FGET after RESET", dc("FGET", d.fget("probe/bool", "seen"))?, "false".into())?;
     dc("SET", d.set("probe/string", "changed"))?;
     dc("RESET", d.reset("probe/string"))?;
-    expect_eq(
-        "GET after RESET",
-        dc("GET", d.get("probe/string"))?,
-        "def  ault".into(),
-    )?;
+    expect_eq("GET after RESET", dc("GET", d.get("probe/string"))?, "def  ault".into())?;
 
     // Progress, titles, blocks, info.
-    let start = ProgressCommand::Start {
-        min: 0,
-        max: 10,
-        question: "probe/progress",
-    };
-    expect_eq(
-        "PROGRESS START",
-        dc("PROGRESS", d.progress(start))?,
-        Progress::Ok,
-    )?;
-    expect_eq(
-        "PROGRESS SET",
-        dc("PROGRESS", d.progress(ProgressCommand::Set(5)))?,
-        Progress::Ok,
-    )?;
-    expect_eq(
-        "PROGRESS STEP",
-        dc("PROGRESS", d.progress(ProgressCommand::Step(1)))?,
-        Progress::Ok,
-    )?;
+    let start = ProgressCommand::Start { min: 0, max: 10, question: "probe/progress" };
+    expect_eq("PROGRESS START", dc("PROGRESS", d.progress(start))?, Progress::Ok)?;
+    expect_eq("PROGRESS SET", dc("PROGRESS", d.progress(ProgressCommand::Set(5)))?, Progress::Ok)?;
+    expect_eq("PROGRESS STEP", dc("PROGRESS", d.progress(ProgressCommand::Step(1)))?, Progress::Ok)?;
     let info = ProgressCommand::Info("probe/progress");
-    expect_eq(
-        "PROGRESS INFO",
-        dc("PROGRESS", d.progress(info))?,
-        Progress::Ok,
-    )?;
-    expect_eq(
-        "PROGRESS STOP",
-        dc("PROGRESS", d.progress(ProgressCommand::Stop))?,
-        Progress::Ok,
-    )?;
-    let bad = ProgressCommand::Start {
-        min: 5,
-        max: 1,
-        question: "probe/progress",
-    };
+    expect_eq("PROGRESS INFO", dc("PROGRESS", d.progress(info))?, Progress::Ok)?;
+    expect_eq("PROGRESS STOP", dc("PROGRESS", d.progress(ProgressCommand::Stop))?, Progress::Ok)?;
+    let bad = ProgressCommand::Start { min: 5, max: 1, question: "probe/progress" };
     match d.progress(bad) {
         Err(Error::Syntax { .. }) => {}
         other => return Err(format!("PROGRESS START min>max: {other:?}")),
@@ -295,11 +179,7 @@ fn exercise(mode: &str, templates: &Path) -> Check<()> {
     // REGISTER / UNREGISTER / DATA.
     dc("REGISTER", d.register("probe/string", "probe/alias"))?;
     expect_eq("EXIST alias", dc("EXIST", d.exist("probe/alias"))?, true)?;
-    expect_eq(
-        "GET alias",
-        dc("GET", d.get("probe/alias"))?,
-        "def  ault".into(),
-    )?;
+    expect_eq("GET alias", dc("GET", d.get("probe/alias"))?, "def  ault".into())?;
     dc("UNREGISTER", d.unregister("probe/alias"))?;
     // DATA: debconf 1.5 stores the non-type fields only when it can
     // convert their charset (Text::Iconv and a locale charmap), which a
@@ -307,20 +187,13 @@ fn exercise(mode: &str, templates: &Path) -> Check<()> {
     // format of multi-line values is covered by the unit tests.
     dc("DATA", d.data("probe/dyn", "type", "string"))?;
     dc("DATA", d.data("probe/dyn", "description", "Dynamic  one"))?;
-    dc(
-        "DATA",
-        d.data("probe/dyn", "extended_description", "line a\nline \\b"),
-    )?;
+    dc("DATA", d.data("probe/dyn", "extended_description", "line a\nline \\b"))?;
     match d.data("probe/dyn", "type", "boolean") {
         Err(Error::BadParams { .. }) => {}
         other => return Err(format!("DATA type twice: {other:?}")),
     }
     dc("REGISTER", d.register("probe/dyn", "probe/dynq"))?;
-    expect_eq(
-        "DATA type",
-        dc("METAGET", d.metaget("probe/dynq", "type"))?,
-        "string".into(),
-    )?;
+    expect_eq("DATA type", dc("METAGET", d.metaget("probe/dynq", "type"))?, "string".into())?;
 
     // Unknown command through the raw escape hatch.
     let r = dc("FROB", d.command("FROB", &["x"]))?;

@@ -51,10 +51,7 @@ fn version_and_capb() {
 fn version_bad_is_typed_error() {
     let mut dc = fake("30 Version too low (1.0)\n");
     let e = dc.version("1.0").unwrap_err();
-    assert!(
-        matches!(&e, Error::VersionBad { text, .. } if text == "Version too low (1.0)"),
-        "{e}"
-    );
+    assert!(matches!(&e, Error::VersionBad { text, .. } if text == "Version too low (1.0)"), "{e}");
     assert_eq!(e.code(), Some(30));
 }
 
@@ -79,10 +76,7 @@ fn multi_word_value_without_escape_is_sent_verbatim() {
     dc.set("demo/q", "two words  and more").unwrap();
     dc.title("LAVA server setup").unwrap();
     let (sent, _) = finish(dc, false);
-    assert_eq!(
-        sent,
-        "SET demo/q two words  and more\nTITLE LAVA server setup\n"
-    );
+    assert_eq!(sent, "SET demo/q two words  and more\nTITLE LAVA server setup\n");
 }
 
 #[test]
@@ -160,26 +154,14 @@ type ErrCheck = fn(&Error) -> bool;
 #[test]
 fn every_reply_code_class() {
     let cases: &[(&str, ErrCheck)] = &[
-        ("10 demo/q doesn't exist", |e| {
-            matches!(e, Error::BadParams { code: 10, .. })
-        }),
+        ("10 demo/q doesn't exist", |e| matches!(e, Error::BadParams { code: 10, .. })),
         ("19 x", |e| matches!(e, Error::BadParams { code: 19, .. })),
-        ("20 Incorrect number of arguments", |e| {
-            matches!(e, Error::Syntax { code: 20, .. })
-        }),
+        ("20 Incorrect number of arguments", |e| matches!(e, Error::Syntax { code: 20, .. })),
         ("29 x", |e| matches!(e, Error::Syntax { code: 29, .. })),
-        ("30 what", |e| {
-            matches!(e, Error::CommandFailed { code: 30, .. })
-        }),
-        ("31 x", |e| {
-            matches!(e, Error::CommandFailed { code: 31, .. })
-        }),
-        ("99 x", |e| {
-            matches!(e, Error::CommandFailed { code: 99, .. })
-        }),
-        ("100 Substitution failed", |e| {
-            matches!(e, Error::Internal { code: 100, .. })
-        }),
+        ("30 what", |e| matches!(e, Error::CommandFailed { code: 30, .. })),
+        ("31 x", |e| matches!(e, Error::CommandFailed { code: 31, .. })),
+        ("99 x", |e| matches!(e, Error::CommandFailed { code: 99, .. })),
+        ("100 Substitution failed", |e| matches!(e, Error::Internal { code: 100, .. })),
         ("109 x", |e| matches!(e, Error::Internal { code: 109, .. })),
         ("2 reserved", |e| matches!(e, Error::Protocol { .. })),
         ("9 reserved", |e| matches!(e, Error::Protocol { .. })),
@@ -215,22 +197,13 @@ fn input_will_ask_skipped_and_errors() {
          20 \"bogus\" is not a valid priority\n",
     );
     assert_eq!(dc.input(Priority::High, "demo/q").unwrap(), Input::WillAsk);
-    assert_eq!(
-        dc.input(Priority::Critical, "demo/q").unwrap(),
-        Input::Skipped
-    );
+    assert_eq!(dc.input(Priority::Critical, "demo/q").unwrap(), Input::Skipped);
     let e = dc.input(Priority::Low, "demo/x").unwrap_err();
-    assert!(
-        matches!(&e, Error::BadParams { text, .. } if text.contains("doesn't exist")),
-        "{e}"
-    );
+    assert!(matches!(&e, Error::BadParams { text, .. } if text.contains("doesn't exist")), "{e}");
     let e = dc.input(Priority::Medium, "demo/q").unwrap_err();
     assert!(matches!(e, Error::Syntax { .. }), "{e}");
     let (sent, _) = finish(dc, false);
-    assert_eq!(
-        sent,
-        "INPUT high demo/q\nINPUT critical demo/q\nINPUT low demo/x\nINPUT medium demo/q\n"
-    );
+    assert_eq!(sent, "INPUT high demo/q\nINPUT critical demo/q\nINPUT low demo/x\nINPUT medium demo/q\n");
 }
 
 #[test]
@@ -245,33 +218,16 @@ fn go_continue_and_backup() {
 #[test]
 fn progress_subcommands_and_cancel() {
     let mut dc = fake("0 OK\n0 OK\n30 CANCELED\n0 OK\n0 OK\n20 min (5) > max (1)\n");
-    let start = ProgressCommand::Start {
-        min: 0,
-        max: 10,
-        question: "demo/progress",
-    };
+    let start = ProgressCommand::Start { min: 0, max: 10, question: "demo/progress" };
     assert_eq!(dc.progress(start).unwrap(), Progress::Ok);
     assert_eq!(dc.progress(ProgressCommand::Set(3)).unwrap(), Progress::Ok);
-    assert_eq!(
-        dc.progress(ProgressCommand::Step(1)).unwrap(),
-        Progress::Cancelled
-    );
-    assert_eq!(
-        dc.progress(ProgressCommand::Info("demo/info")).unwrap(),
-        Progress::Ok
-    );
+    assert_eq!(dc.progress(ProgressCommand::Step(1)).unwrap(), Progress::Cancelled);
+    assert_eq!(dc.progress(ProgressCommand::Info("demo/info")).unwrap(), Progress::Ok);
     assert_eq!(dc.progress(ProgressCommand::Stop).unwrap(), Progress::Ok);
-    let bad = ProgressCommand::Start {
-        min: 5,
-        max: 1,
-        question: "demo/progress",
-    };
+    let bad = ProgressCommand::Start { min: 5, max: 1, question: "demo/progress" };
     let e = dc.progress(bad).unwrap_err();
     assert!(matches!(e, Error::Syntax { .. }), "{e}");
-    assert_eq!(
-        e.command().unwrap().to_string(),
-        "PROGRESS START demo/progress"
-    );
+    assert_eq!(e.command().unwrap().to_string(), "PROGRESS START demo/progress");
     let (sent, _) = finish(dc, false);
     assert_eq!(
         sent,
@@ -297,31 +253,19 @@ fn eof_is_a_clear_error() {
     let e = dc.get("demo/q").unwrap_err();
     assert!(matches!(e, Error::Eof { .. }), "{e}");
     let msg = e.to_string();
-    assert!(
-        msg.contains("GET demo/q") && msg.contains("end of file"),
-        "{msg}"
-    );
+    assert!(msg.contains("GET demo/q") && msg.contains("end of file"), "{msg}");
 }
 
 #[test]
 fn garbage_reply_is_protocol_error() {
-    for line in [
-        "hello, a stray line\n",
-        "\n",
-        "OK\n",
-        "0x0 z\n",
-        " 0 leading space\n",
-    ] {
+    for line in ["hello, a stray line\n", "\n", "OK\n", "0x0 z\n", " 0 leading space\n"] {
         let mut dc = fake(line);
         let e = dc.go().unwrap_err();
         assert!(matches!(e, Error::Protocol { .. }), "{line:?}: {e}");
         assert!(e.to_string().contains("GO"), "{e}");
     }
     let mut dc = Debconf::new(Cursor::new(b"0 \xff\xfe\n".to_vec()), Vec::new());
-    assert!(matches!(
-        dc.get("demo/q").unwrap_err(),
-        Error::Protocol { .. }
-    ));
+    assert!(matches!(dc.get("demo/q").unwrap_err(), Error::Protocol { .. }));
 }
 
 #[test]
@@ -335,10 +279,7 @@ fn exist_and_visible_parse_true_false_strictly() {
     let mut dc = fake("0 true\n0 false\n0 maybe\n0 true\n0 false\n");
     assert!(dc.exist("demo/q").unwrap());
     assert!(!dc.exist("demo/nope").unwrap());
-    assert!(matches!(
-        dc.exist("demo/q").unwrap_err(),
-        Error::Protocol { .. }
-    ));
+    assert!(matches!(dc.exist("demo/q").unwrap_err(), Error::Protocol { .. }));
     assert!(dc.visible(Priority::High, "demo/q").unwrap());
     assert!(!dc.visible(Priority::Low, "demo/q").unwrap());
     let (sent, _) = finish(dc, false);
@@ -361,15 +302,12 @@ fn wire_format_of_the_simple_commands() {
     dc.clear().unwrap();
     dc.beginblock().unwrap();
     dc.endblock().unwrap();
-    dc.x_loadtemplatefile(Path::new("/tmp/t.templates"), None)
-        .unwrap();
-    dc.x_loadtemplatefile(Path::new("/tmp/t.templates"), Some("lava-server"))
-        .unwrap();
+    dc.x_loadtemplatefile(Path::new("/tmp/t.templates"), None).unwrap();
+    dc.x_loadtemplatefile(Path::new("/tmp/t.templates"), Some("lava-server")).unwrap();
     dc.purge().unwrap();
     dc.info(Some("demo/info")).unwrap();
     dc.info(None).unwrap();
-    dc.data("demo/new", "description", "first\nsecond \\ third")
-        .unwrap();
+    dc.data("demo/new", "description", "first\nsecond \\ third").unwrap();
     let (sent, unread) = finish(dc, false);
     assert_eq!(
         sent,
@@ -395,13 +333,10 @@ fn data_with_escape_is_escaped_twice() {
 #[test]
 fn template_path_with_space_needs_escape() {
     let mut dc = fake("0\n");
-    let e = dc
-        .x_loadtemplatefile(Path::new("/tmp/my dir/t"), None)
-        .unwrap_err();
+    let e = dc.x_loadtemplatefile(Path::new("/tmp/my dir/t"), None).unwrap_err();
     assert!(matches!(e, Error::InvalidArgument { .. }), "{e}");
     let mut dc = fake_escaped("0\n");
-    dc.x_loadtemplatefile(Path::new("/tmp/my dir/t"), None)
-        .unwrap();
+    dc.x_loadtemplatefile(Path::new("/tmp/my dir/t"), None).unwrap();
     let (sent, _) = finish(dc, true);
     assert_eq!(sent, "X_LOADTEMPLATEFILE /tmp/my\\ dir/t\n");
 }

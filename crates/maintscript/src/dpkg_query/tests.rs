@@ -78,8 +78,7 @@ fn retry_busy<T>(mut f: impl FnMut() -> Result<T>) -> Result<T> {
 
 #[test]
 fn parse_lines() {
-    let s =
-        PackageStatus::parse_line("lava-server", "ii \t2017.12-1\tinstall ok installed").unwrap();
+    let s = PackageStatus::parse_line("lava-server", "ii \t2017.12-1\tinstall ok installed").unwrap();
     assert_eq!(s.want, Want::Install);
     assert_eq!(s.eflag, Eflag::Ok);
     assert_eq!(s.status, Status::Installed);
@@ -100,11 +99,7 @@ fn parse_lines() {
     assert_eq!(s.status, Status::HalfConfigured);
     assert!(s.is_broken() && !s.is_installed());
 
-    for line in [
-        "W",
-        "tt \t1.0\tinstall ok triggers-pending",
-        "it \t1.0\tinstall ok triggers-pending",
-    ] {
+    for line in ["W", "tt \t1.0\tinstall ok triggers-pending", "it \t1.0\tinstall ok triggers-pending"] {
         let r = PackageStatus::parse_line("x", line);
         if line.starts_with("it ") {
             assert_eq!(r.unwrap().status, Status::TriggersPending);
@@ -130,13 +125,7 @@ fn parse_lines() {
 
 #[test]
 fn word_enums_round_trip() {
-    for w in [
-        Want::Unknown,
-        Want::Install,
-        Want::Hold,
-        Want::Deinstall,
-        Want::Purge,
-    ] {
+    for w in [Want::Unknown, Want::Install, Want::Hold, Want::Deinstall, Want::Purge] {
         assert_eq!(Want::from_word(w.as_word()), Some(w));
     }
     for e in [Eflag::Ok, Eflag::ReinstReq] {
@@ -187,10 +176,7 @@ fn status_from_private_admindir() {
     assert_eq!(s.version, None);
 
     // Unknown to dpkg: exit 1, "no packages found matching".
-    assert_eq!(
-        q.status("no-such-package").unwrap(),
-        PackageStatus::not_installed("no-such-package")
-    );
+    assert_eq!(q.status("no-such-package").unwrap(), PackageStatus::not_installed("no-such-package"));
 }
 
 #[test]
@@ -206,10 +192,7 @@ fn status_of_host_dpkg_read_only() {
 #[test]
 fn missing_admindir_is_an_error() {
     let dir = tempfile::tempdir().unwrap();
-    let err = DpkgQuery::new()
-        .with_admindir(dir.path().join("nope"))
-        .status("dpkg")
-        .unwrap_err();
+    let err = DpkgQuery::new().with_admindir(dir.path().join("nope")).status("dpkg").unwrap_err();
     assert!(matches!(err, Error::NoDpkgDatabase { .. }), "{err}");
     assert!(err.to_string().contains("no status file"));
 }
@@ -230,16 +213,14 @@ fn process_errors_name_the_command() {
     let msg = err.to_string();
     assert!(matches!(err, Error::Spawn { .. }));
     assert!(
-        msg.contains("/nonexistent/dpkg-query -W '-f=${db:Status-Abbrev}\\t${Version}\\t${Status}\\n' -- lava-server"),
+        msg.contains(
+            "/nonexistent/dpkg-query -W '-f=${db:Status-Abbrev}\\t${Version}\\t${Status}\\n' -- lava-server"
+        ),
         "{msg}"
     );
 
     let tmp = tempfile::tempdir().unwrap();
-    let fail = stub(
-        tmp.path(),
-        "dpkg-query",
-        "echo 'dpkg-query: error: boom' >&2; exit 2",
-    );
+    let fail = stub(tmp.path(), "dpkg-query", "echo 'dpkg-query: error: boom' >&2; exit 2");
     let q = DpkgQuery::new().with_dpkg_query_program(&fail);
     let err = retry_busy(|| q.status("lava-server")).unwrap_err();
     let msg = err.to_string();
@@ -262,10 +243,7 @@ fn process_errors_name_the_command() {
     let q = DpkgQuery::new().with_dpkg_query_program(&garbage);
     let err = retry_busy(|| q.status("libfoo")).unwrap_err();
     assert!(matches!(err, Error::UnexpectedOutput { .. }), "{err}");
-    assert!(
-        err.to_string().contains(&garbage.display().to_string()),
-        "{err}"
-    );
+    assert!(err.to_string().contains(&garbage.display().to_string()), "{err}");
 }
 
 #[test]
@@ -312,33 +290,18 @@ esac"#,
     assert_eq!(run(AptMarkOp::Hold, "new"), AptMarkOutcome::Held);
     assert_eq!(run(AptMarkOp::Hold, "old"), AptMarkOutcome::AlreadyHeld);
     assert_eq!(run(AptMarkOp::Unhold, "old"), AptMarkOutcome::Unheld);
-    assert_eq!(
-        run(AptMarkOp::Unhold, "new"),
-        AptMarkOutcome::AlreadyNotHeld
-    );
-    assert_eq!(
-        run(AptMarkOp::Showhold, "old"),
-        AptMarkOutcome::ShowHold { held: true }
-    );
-    assert_eq!(
-        run(AptMarkOp::Showhold, "new"),
-        AptMarkOutcome::ShowHold { held: false }
-    );
+    assert_eq!(run(AptMarkOp::Unhold, "new"), AptMarkOutcome::AlreadyNotHeld);
+    assert_eq!(run(AptMarkOp::Showhold, "old"), AptMarkOutcome::ShowHold { held: true });
+    assert_eq!(run(AptMarkOp::Showhold, "new"), AptMarkOutcome::ShowHold { held: false });
     assert_eq!(
         run(AptMarkOp::Unhold, "other"),
-        AptMarkOutcome::Other {
-            stdout: "something else\n".to_owned()
-        }
+        AptMarkOutcome::Other { stdout: "something else\n".to_owned() }
     );
 
     let failed = run(AptMarkOp::Hold, "locked");
     assert!(!failed.is_success());
     match &failed {
-        AptMarkOutcome::Failed {
-            command,
-            status,
-            stderr,
-        } => {
+        AptMarkOutcome::Failed { command, status, stderr } => {
             assert_eq!(command, &format!("{} hold -- locked", prog.display()));
             assert_eq!(status, "exit status 100");
             assert!(stderr.contains("Are you root?"), "{stderr}");
@@ -350,23 +313,12 @@ esac"#,
     assert!(run(AptMarkOp::Hold, "new").into_result().is_ok());
 
     let seen = std::fs::read_to_string(&log).unwrap();
-    assert!(
-        seen.starts_with("hold -- new\nhold -- old\nunhold -- old\n"),
-        "{seen}"
-    );
+    assert!(seen.starts_with("hold -- new\nhold -- old\nunhold -- old\n"), "{seen}");
 
-    assert!(matches!(
-        m.run(AptMarkOp::Hold, "-o"),
-        Err(Error::InvalidPackageName { .. })
-    ));
-    let err = AptMark::with_program("/nonexistent/apt-mark")
-        .run(AptMarkOp::Showhold, "lava-server")
-        .unwrap_err();
-    assert!(
-        err.to_string()
-            .contains("/nonexistent/apt-mark showhold -- lava-server"),
-        "{err}"
-    );
+    assert!(matches!(m.run(AptMarkOp::Hold, "-o"), Err(Error::InvalidPackageName { .. })));
+    let err =
+        AptMark::with_program("/nonexistent/apt-mark").run(AptMarkOp::Showhold, "lava-server").unwrap_err();
+    assert!(err.to_string().contains("/nonexistent/apt-mark showhold -- lava-server"), "{err}");
 }
 
 #[test]

@@ -1,0 +1,118 @@
+//! Benchmark of `lava-v1 drop`: for each scale, seeds one template, clones
+//! it into identical databases, and times `lava-v1 drop --yes` against a
+//! hand-written single-transaction SQL script doing the same DDL through
+//! `psql` (both connect over TCP with a password, both are whole
+//! processes).  Runs alternate; the medians and their ratio are printed.
+//!
+//! Usage: lava-v1-bench-drop [SCALE...] [--runs N]   (default: 10 100, 3 runs)
+
+#![allow(clippy::print_stderr, clippy::print_stdout)]
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use lava_v1_core::schema::V1_TABLES;
+use lava_v1_testkit::cluster::{LAVA_PASSWORD, LAVA_ROLE};
+use lava_v1_testkit::instance::{load, write_config};
+use lava_v1_testkit::{Cluster, Seed};
+
+fn baseline_sql() -> String {
+    format!(
+        "BEGIN;
+DROP MATERIALIZED VIEW query_1, query_2;
+ALTER TABLE lava_scheduler_app_testjob DROP CONSTRAINT lava_scheduler_app_t_results_bundle_id_93c0e8a9_fk_dashboard;
+ALTER TABLE lava_scheduler_app_testjob DROP COLUMN results_bundle_id;
+INSERT INTO django_migrations (app, name, applied) VALUES ('lava_scheduler_app', '0029_remove_testjob__results_bundle', clock_timestamp());
+DROP TABLE {};
+INSERT INTO django_migrations (app, name, applied) VALUES ('dashboard_app', '0023_drop_dashboard_models', clock_timestamp());
+COMMIT;
+",
+        V1_TABLES.join(", ")
+    )
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn main() {
+    let mut scales = Vec::new();
+    let mut runs = 3;
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        if a == "--runs" {
+            runs = args.next().and_then(|n| n.parse().ok()).expect("--runs N");
+        } else {
+            scales.push(a.parse::<u32>().expect("SCALE is a whole number"));
+        }
+    }
+    if scales.is_empty() {
+        scales = vec![10, 100];
+    }
+    let tool: PathBuf = std::env::current_exe().expect("own path").with_file_name("lava-v1");
+    let cluster = Cluster::start();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let sql_path = dir.path().join("baseline.sql");
+    std::fs::write(&sql_path, baseline_sql()).expect("write baseline.sql");
+    let mut admin = cluster.client("postgres");
+    println!("{:>6} {:>12} {:>12} {:>8}", "scale", "lava-v1 ms", "baseline ms", "ratio");
+    for scale in scales {
+        let template = format!("bench_s{scale}");
+        admin.batch_execute(&format!("CREATE DATABASE {template} OWNER {LAVA_ROLE}")).unwrap();
+        let seeded = Instant::now();
+        load(&cluster, &template, &Seed { scale, media: false, django110_names: false });
+        eprintln!("seeded scale {scale} in {:.1} s", seeded.elapsed().as_secs_f64());
+        let (mut ours, mut base) = (Vec::new(), Vec::new());
+        for run in 0..runs {
+            for which in ["ours", "baseline"] {
+                let db = format!("bench_s{scale}_{which}_{run}");
+                admin
+                    .batch_execute(&format!("CREATE DATABASE {db} TEMPLATE {template} OWNER {LAVA_ROLE}"))
+                    .unwrap();
+                let conf_dir = dir.path().join(&db);
+                std::fs::create_dir_all(&conf_dir).unwrap();
+                let paths = write_config(&conf_dir, &cluster, &db);
+                let started = Instant::now();
+                let status = if which == "ours" {
+                    Command::new(&tool)
+                        .arg("--instance-conf")
+                        .arg(&paths.instance_conf)
+                        .arg("--state-dir")
+                        .arg(&paths.state_dir)
+                        .args(["drop", "--yes"])
+                        .env("RUST_LOG", "warn")
+                        .stdout(Stdio::null())
+                        .status()
+                } else {
+                    Command::new("psql")
+                        .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-p"])
+                        .arg(cluster.port.to_string())
+                        .args(["-U", LAVA_ROLE, "-d", &db, "-f"])
+                        .arg(&sql_path)
+                        .env("PGPASSWORD", LAVA_PASSWORD)
+                        .stdout(Stdio::null())
+                        .status()
+                }
+                .expect("run the drop");
+                let took = started.elapsed();
+                assert!(status.success(), "{which} failed at scale {scale}");
+                if which == "ours" {
+                    ours.push(took)
+                } else {
+                    base.push(took)
+                }
+                admin.batch_execute(&format!("DROP DATABASE {db}")).unwrap();
+            }
+        }
+        let (o, b) = (median(ours), median(base));
+        println!(
+            "{scale:>6} {:>12.1} {:>12.1} {:>7.2}x",
+            o.as_secs_f64() * 1000.0,
+            b.as_secs_f64() * 1000.0,
+            o.as_secs_f64() / b.as_secs_f64()
+        );
+        admin.batch_execute(&format!("DROP DATABASE {template}")).unwrap();
+    }
+}

@@ -1,0 +1,62 @@
+//! Runs the V1 removal on a throwaway LAVA 2017.10 instance: starts a
+//! private PostgreSQL cluster, seeds it (scale 1 by default: 1,000 jobs,
+//! about 15,000 V1 results, with media), then runs `lava-v1 status`,
+//! `lava-v1 drop --yes` and `lava-v1 status` against it, and removes
+//! everything again.
+//!
+//! Usage: lava-v1-demo [SCALE]
+
+#![allow(clippy::print_stderr, clippy::print_stdout)]
+
+use std::path::PathBuf;
+use std::process::{Command, ExitCode};
+
+use lava_v1_testkit::{Cluster, Instance, Seed};
+
+fn lava_v1() -> PathBuf {
+    let me = std::env::current_exe().expect("own path");
+    me.with_file_name("lava-v1")
+}
+
+fn main() -> ExitCode {
+    let scale: u32 = match std::env::args().nth(1).map(|s| s.parse()) {
+        None => 1,
+        Some(Ok(n)) => n,
+        Some(Err(_)) => {
+            eprintln!("usage: lava-v1-demo [SCALE]  (SCALE: a whole number, 1 = 1,000 jobs)");
+            return ExitCode::from(2);
+        }
+    };
+    let tool = lava_v1();
+    if !tool.exists() {
+        eprintln!("lava-v1-demo: {} not found; build the workspace first", tool.display());
+        return ExitCode::FAILURE;
+    }
+    eprintln!(
+        "== starting a throwaway PostgreSQL cluster and seeding a LAVA 2017.10 instance (scale {scale})"
+    );
+    let cluster = Cluster::start();
+    let inst = Instance::new(&cluster, Seed { scale, media: true, django110_names: false });
+    eprintln!("   instance.conf: {}", inst.paths.instance_conf.display());
+    eprintln!("   media root:    {}", inst.media_root().display());
+    for args in [&["status"][..], &["drop", "--yes"][..], &["status"][..]] {
+        eprintln!("\n== lava-v1 {}", args.join(" "));
+        let status = Command::new(&tool)
+            .arg("--instance-conf")
+            .arg(&inst.paths.instance_conf)
+            .arg("--settings-conf")
+            .arg(&inst.paths.settings_conf)
+            .arg("--state-dir")
+            .arg(&inst.paths.state_dir)
+            .args(args)
+            .status()
+            .expect("run lava-v1");
+        if !status.success() {
+            eprintln!("lava-v1-demo: `lava-v1 {}` failed ({status})", args.join(" "));
+            return ExitCode::FAILURE;
+        }
+    }
+    eprintln!("\n== journal ({})", inst.paths.state_dir.join("journal.log").display());
+    eprint!("{}", std::fs::read_to_string(inst.paths.state_dir.join("journal.log")).unwrap_or_default());
+    ExitCode::SUCCESS
+}
