@@ -1,0 +1,103 @@
+//! `postinst`: acts on the recorded decision.
+//!
+//! Call forms (Debian Policy 6.5): `configure OLD` (empty on a first
+//! install; on a retry after a failure dpkg passes the same OLD again),
+//! `abort-upgrade NEW`, `abort-remove`, `abort-remove in-favour PKG VER`,
+//! `abort-deconfigure in-favour PKG VER [removing PKG VER]`,
+//! `triggered TRIGGERS`.
+//!
+//! On `configure` from before 2017.12 it runs the core drop, which is one
+//! transaction: on failure it exits non-zero, dpkg leaves the package
+//! half-configured, nothing was removed, and `dpkg --configure -a` after
+//! fixing the cause runs it again from the start.  The abort call forms
+//! have nothing to undo (nothing is changed before `configure`) and succeed
+//! quietly, as dpkg's error unwinding needs.
+
+use lava_v1_core::drop::{self, DropOptions, DropOutcome};
+use lava_v1_core::detect;
+use lava_v1_maintscript::{upgrade_from_before, PostinstAction, V1_REMOVAL_RELEASE};
+
+use crate::decision::{Answer, Decision};
+use crate::presence::one_line;
+use crate::{messages, Context, Result, Verdict};
+
+/// Runs the postinst's logic.
+pub fn run(ctx: &Context, action: &PostinstAction, options: &DropOptions) -> Result<Verdict> {
+    let old = match action {
+        PostinstAction::Configure { most_recently_configured } => most_recently_configured.as_ref(),
+        other => {
+            log::debug!("postinst {other:?}: nothing to undo");
+            return Ok(Verdict::ok());
+        }
+    };
+    if !upgrade_from_before(old, V1_REMOVAL_RELEASE)? {
+        log::debug!("postinst: not an upgrade from before {V1_REMOVAL_RELEASE}; no V1 removal");
+        return Ok(Verdict::ok());
+    }
+    let old = old.map(|v| v.as_str().to_owned()).unwrap_or_default();
+    let journal_path = ctx.paths.state_dir.join("journal.log");
+    let decision = Decision::read(ctx);
+    let lock = match ctx.state().lock() {
+        Ok(l) => l,
+        Err(e) => return Ok(Verdict::fail(messages::drop_failed(&e.to_string(), &journal_path))),
+    };
+
+    let fail = |ctx: &Context, e: &dyn std::error::Error| {
+        let text = one_line(e);
+        ctx.journal(&format!("postinst: configure {old}: FAILED, nothing removed: {text}"));
+        Verdict::fail(messages::drop_failed(&format!("{e}"), &journal_path))
+    };
+
+    match decision.as_ref().map(|d| d.answer) {
+        Some(Answer::Remove) => {
+            ctx.journal(&format!("postinst: configure {old}: decision is remove; dropping the V1 tables"));
+        }
+        Some(Answer::NoV1Data) | None => {
+            // Without an explicit "remove", only empty V1 tables may go.
+            let db = match ctx.paths.database() {
+                Ok(db) => db,
+                Err(e) => return Ok(fail(ctx, &e)),
+            };
+            let state = lava_v1_core::db::connect(&db).and_then(|mut c| detect::inspect(&mut c, &db.describe(), true));
+            let state = match state {
+                Ok(s) => s,
+                Err(e) => return Ok(fail(ctx, &e)),
+            };
+            if state.has_v1_rows() {
+                let reason = if decision.is_none() {
+                    "no decision to remove it was recorded at the start of the upgrade"
+                } else {
+                    "it appeared after the start of the upgrade, when none was found"
+                };
+                ctx.journal(&format!("postinst: configure {old}: V1 rows present but {reason}; refused"));
+                return Ok(Verdict::fail(messages::no_decision(reason, &journal_path)));
+            }
+            ctx.journal(&format!("postinst: configure {old}: no V1 rows; dropping the empty V1 tables"));
+        }
+    }
+
+    let outcome = match drop::run(&ctx.paths, options) {
+        Ok(o) => o,
+        Err(e) => return Ok(fail(ctx, &e)),
+    };
+    let line = match &outcome {
+        DropOutcome::AlreadyDone => "nothing left to drop".to_owned(),
+        DropOutcome::Dropped(s) => format!(
+            "dropped {} tables{}, views [{}], recorded [{}] in {} ms",
+            s.tables_dropped.len(),
+            if s.column_dropped { " and results_bundle_id" } else { "" },
+            s.views_dropped.join(", "),
+            s.migrations_recorded.iter().map(|m| m.name).collect::<Vec<_>>().join(", "),
+            s.elapsed_ms
+        ),
+    };
+    ctx.journal(&format!("postinst: configure {old}: done: {line}"));
+    drop(lock);
+    Ok(match outcome {
+        DropOutcome::Dropped(s) if !s.views_dropped.is_empty() => Verdict::ok_with(format!(
+            "lava-server: V1 data removed. Run `lava-server manage refresh_queries --all` to recreate the query caches {}.\n",
+            s.views_dropped.join(", ")
+        )),
+        _ => Verdict::ok(),
+    })
+}
