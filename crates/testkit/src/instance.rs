@@ -55,6 +55,11 @@ fn template_name(seed: &Seed) -> String {
     format!("tmpl_s{}{}", seed.scale, if seed.django110_names { "_dj110" } else { "" })
 }
 
+/// Templates made so far, per cluster (by port).
+fn template_key(cluster: &Cluster, template: &str) -> String {
+    format!("{}/{template}", cluster.port)
+}
+
 /// Loads the schema and the seed into `db` (which must be empty and owned
 /// by the LAVA role).
 pub fn load(cluster: &Cluster, db: &str, seed: &Seed) {
@@ -93,13 +98,13 @@ impl<'c> Instance<'c> {
         {
             let mut made = TEMPLATES.lock().unwrap_or_else(|e| e.into_inner());
             let made = made.get_or_insert_with(HashSet::new);
-            if !made.contains(&template) {
+            if !made.contains(&template_key(cluster, &template)) {
                 let mut admin = cluster.client("postgres");
                 admin
                     .batch_execute(&format!("CREATE DATABASE {template} OWNER {LAVA_ROLE}"))
                     .expect("create template database");
                 load(cluster, &template, &seed);
-                made.insert(template.clone());
+                made.insert(template_key(cluster, &template));
             }
         }
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);

@@ -1,0 +1,464 @@
+//! The real `config`, `preinst` and `postinst` programs under Debian's real
+//! debconf frontend, with a private debconf database (never the host's),
+//! against seeded LAVA instances in throwaway PostgreSQL clusters.
+//!
+//! Each scenario builds a fake `DPKG_ROOT` holding the instance's
+//! `/etc/lava-server` files and media, and a `tmp.ci`-like directory with
+//! the scripts and the templates, as dpkg lays them out before unpacking.
+
+#![allow(clippy::print_stderr)]
+
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use lava_v1_testkit::cluster::LAVA_PASSWORD;
+use lava_v1_testkit::{Cluster, Instance, Seed};
+
+const TEMPLATES: &str = include_str!("../../../debian/lava-server.templates");
+const OLD: &str = "2017.10-1";
+const NEW: &str = "2017.12-1";
+
+/// Environment variables of the caller that must not leak into the
+/// scenario (a developer's own debconf session, for one).
+const SCRUB: &[&str] = &[
+    "DEBIAN_HAS_FRONTEND",
+    "DEBCONF_REDIR",
+    "DEBCONF_PACKAGE",
+    "DEBIAN_FRONTEND",
+    "DEBIAN_PRIORITY",
+    "DEBCONF_SYSTEMRC",
+    "DPKG_ROOT",
+    "DPKG_MAINTSCRIPT_NAME",
+    "DPKG_MAINTSCRIPT_PACKAGE",
+    "DPKG_FRONTEND_LOCKED",
+    "DEBCONF_DEBUG",
+    "RUST_LOG",
+];
+
+struct Scenario<'c> {
+    inst: Instance<'c>,
+    dir: tempfile::TempDir,
+}
+
+impl<'c> Scenario<'c> {
+    fn new(cluster: &'c Cluster, seed: Seed) -> Scenario<'c> {
+        let inst = Instance::new(cluster, seed);
+        let dir = tempfile::Builder::new().prefix("lava-v1-gate.").tempdir().unwrap();
+        let root = dir.path().join("root");
+        let etc = root.join("etc/lava-server");
+        std::fs::create_dir_all(&etc).unwrap();
+        std::fs::copy(&inst.paths.instance_conf, etc.join("instance.conf")).unwrap();
+        std::fs::write(
+            etc.join("settings.conf"),
+            "{\"MEDIA_ROOT\": \"/var/lib/lava-server/default/media\"}\n",
+        )
+        .unwrap();
+        let media = root.join("var/lib/lava-server/default/media");
+        std::fs::create_dir_all(media.parent().unwrap()).unwrap();
+        std::fs::rename(inst.media_root(), &media).unwrap();
+
+        let tmpci = dir.path().join("tmp.ci");
+        std::fs::create_dir_all(&tmpci).unwrap();
+        for (script, bin) in [
+            ("config", env!("CARGO_BIN_EXE_lava-server-config")),
+            ("preinst", env!("CARGO_BIN_EXE_lava-server-preinst")),
+            ("postinst", env!("CARGO_BIN_EXE_lava-server-postinst")),
+        ] {
+            std::fs::copy(bin, tmpci.join(script)).unwrap();
+        }
+        // What po2debconf makes of the template without translations.
+        std::fs::write(tmpci.join("templates"), TEMPLATES.replace("_Description:", "Description:")).unwrap();
+
+        // A private debconf database.  Under DPKG_ROOT debconf reads its
+        // configuration and databases below the root, so they live there.
+        let db = root.join("debconf-test");
+        std::fs::create_dir_all(&db).unwrap();
+        std::fs::write(
+            db.join("debconf.conf"),
+            "Config: configdb\nTemplates: templatedb\n\n\
+             Name: configdb\nDriver: File\nMode: 600\nFilename: /debconf-test/config.dat\n\n\
+             Name: templatedb\nDriver: File\nMode: 600\nFilename: /debconf-test/templates.dat\n",
+        )
+        .unwrap();
+        let s = Scenario { inst, dir };
+        // Templates are loaded by dpkg-preconfigure or the frontend in real
+        // life; load them once so every script can be run alone.
+        let out = s
+            .debconf_tool("debconf-communicate")
+            .arg("lava-server")
+            .stdin_text(&format!("X_LOADTEMPLATEFILE {}\n", s.tmpci().join("templates").display()));
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        s
+    }
+
+    fn root(&self) -> PathBuf {
+        self.dir.path().join("root")
+    }
+
+    fn tmpci(&self) -> PathBuf {
+        self.dir.path().join("tmp.ci")
+    }
+
+    fn state(&self) -> PathBuf {
+        self.root().join("var/lib/lava-server/v1-removal")
+    }
+
+    fn env(&self, cmd: &mut Command) {
+        for v in SCRUB {
+            cmd.env_remove(v);
+        }
+        cmd.env("DEBCONF_SYSTEMRC", "/debconf-test/debconf.conf")
+            .env("DEBCONF_PACKAGE", "lava-server")
+            .env("DPKG_ROOT", self.root())
+            .env("DPKG_MAINTSCRIPT_PACKAGE", "lava-server")
+            .env("HOME", self.dir.path());
+    }
+
+    fn debconf_tool(&self, tool: &str) -> Command {
+        let mut cmd = Command::new(tool);
+        self.env(&mut cmd);
+        cmd.env("DEBIAN_FRONTEND", "noninteractive");
+        cmd
+    }
+
+    fn preseed(&self, value: &str) {
+        let out = self
+            .debconf_tool("debconf-set-selections")
+            .stdin_text(&format!("lava-server lava-server/removev1 boolean {value}\n"));
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    /// Runs a maintainer script as dpkg would (no frontend running yet).
+    fn script(&self, script: &str, args: &[&str], frontend: &str) -> Output {
+        let mut cmd = Command::new(self.tmpci().join(script));
+        self.env(&mut cmd);
+        cmd.args(args).env("DEBIAN_FRONTEND", frontend).env("DPKG_MAINTSCRIPT_NAME", script);
+        let out = cmd.stdin(Stdio::null()).output().unwrap();
+        check_no_secret(&out);
+        out
+    }
+
+    /// The question's value and seen flag in the private config.dat.
+    fn question(&self) -> (Option<String>, bool) {
+        let text = std::fs::read_to_string(self.root().join("debconf-test/config.dat")).unwrap_or_default();
+        let Some(stanza) = text.split("\n\n").find(|s| s.contains("Name: lava-server/removev1")) else {
+            return (None, false);
+        };
+        let value = stanza.lines().find_map(|l| l.strip_prefix("Value:")).map(|v| v.trim().to_owned());
+        let seen = stanza.lines().any(|l| l.starts_with("Flags:") && l.contains("seen"));
+        (value, seen)
+    }
+
+    fn decision(&self) -> Option<String> {
+        std::fs::read_to_string(self.state().join("decision")).ok()
+    }
+
+    fn journal(&self) -> String {
+        std::fs::read_to_string(self.state().join("journal.log")).unwrap_or_default()
+    }
+
+    fn v1_tables(&self) -> i64 {
+        self.inst
+            .admin()
+            .query_one("SELECT count(*) FROM pg_class WHERE relkind = 'r' AND relname LIKE 'dashboard\\_app\\_%'", &[])
+            .unwrap()
+            .get(0)
+    }
+
+    fn fingerprint(&self) -> lava_v1_core::fingerprint::Fingerprint {
+        lava_v1_core::fingerprint::v2(&mut self.inst.admin()).unwrap()
+    }
+}
+
+trait StdinText {
+    fn stdin_text(&mut self, text: &str) -> Output;
+}
+
+impl StdinText for Command {
+    fn stdin_text(&mut self, text: &str) -> Output {
+        let mut child = self.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+        child.wait_with_output().unwrap()
+    }
+}
+
+fn check_no_secret(out: &Output) {
+    for stream in [&out.stdout, &out.stderr] {
+        assert!(!String::from_utf8_lossy(stream).contains(LAVA_PASSWORD), "the password leaked");
+    }
+}
+
+fn text(out: &Output) -> String {
+    format!("stdout:\n{}\nstderr:\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+}
+
+#[track_caller]
+fn assert_code(out: &Output, code: i32) {
+    assert_eq!(out.status.code(), Some(code), "{}", text(out));
+}
+
+fn seeded() -> Seed {
+    Seed::default()
+}
+
+#[test]
+fn preseeded_true_upgrades_and_drops() {
+    let s = Scenario::new(Cluster::shared(), seeded());
+    let before = s.fingerprint();
+    s.preseed("true");
+    let out = s.script("preinst", &["upgrade", OLD, NEW], "noninteractive");
+    assert_code(&out, 0);
+    let decision = s.decision().expect("decision recorded");
+    assert!(decision.contains("answer=remove") && decision.contains("old_version=2017.10-1"), "{decision}");
+    assert_eq!(s.v1_tables(), 45, "the preinst never acts");
+    let out = s.script("postinst", &["configure", OLD], "noninteractive");
+    assert_code(&out, 0);
+    assert_eq!(s.v1_tables(), 0);
+    assert_eq!(before.diff(&s.fingerprint()), Vec::<String>::new());
+    let journal = s.journal();
+    assert!(journal.contains("preinst: upgrade 2017.10-1 -> 2017.12-1: lava-server/removev1 = true"), "{journal}");
+    assert!(journal.contains("postinst: configure 2017.10-1: done"), "{journal}");
+    assert!(!journal.contains(LAVA_PASSWORD));
+    // A retry of the postinst (dpkg --configure -a) finds nothing to do.
+    assert_code(&s.script("postinst", &["configure", OLD], "noninteractive"), 0);
+}
+
+#[test]
+fn preseeded_false_aborts_every_time_and_never_resets_the_answer() {
+    let s = Scenario::new(Cluster::shared(), seeded());
+    let before = s.fingerprint();
+    s.preseed("false");
+    assert_eq!(s.question(), (Some("false".into()), true));
+    for attempt in 1..=2 {
+        let out = s.script("preinst", &["upgrade", OLD, NEW], "noninteractive");
+        assert_code(&out, 1);
+        let err = String::from_utf8_lossy(&out.stderr);
+        if attempt == 1 {
+            eprintln!("what the admin sees:\n{err}");
+        }
+        assert!(err.contains("apt-mark hold lava-server"), "{err}");
+        assert!(err.contains("echo \"lava-server lava-server/removev1 boolean true\" | debconf-set-selections"), "{err}");
+        assert!(err.contains("Nothing was deleted") && err.contains("\"false\""), "{err}");
+        assert_eq!(s.decision(), None);
+        // The value stays false; only the seen flag is cleared so an
+        // interactive admin is asked again.
+        assert_eq!(s.question(), (Some("false".into()), false), "attempt {attempt}");
+    }
+    assert_eq!(s.v1_tables(), 45);
+    assert_eq!(before.diff(&s.fingerprint()), Vec::<String>::new());
+    assert!(s.journal().contains("upgrade stopped, nothing deleted"));
+}
+
+#[test]
+fn unseen_noninteractive_aborts_again_and_again() {
+    let s = Scenario::new(Cluster::shared(), seeded());
+    for _ in 0..2 {
+        let out = s.script("preinst", &["upgrade", OLD, NEW], "noninteractive");
+        assert_code(&out, 1);
+        assert!(String::from_utf8_lossy(&out.stderr).contains("apt-mark hold lava-server"));
+        let (value, _) = s.question();
+        assert_ne!(value.as_deref(), Some("true"));
+    }
+    assert_eq!(s.v1_tables(), 45);
+}
+
+#[test]
+fn stdin_at_eof_aborts() {
+    // The teletype frontend reading end-of-file: debconf stores an empty
+    // value and marks it seen.
+    let s = Scenario::new(Cluster::shared(), seeded());
+    for _ in 0..2 {
+        let out = s.script("preinst", &["upgrade", OLD, NEW], "teletype");
+        assert_code(&out, 1);
+    }
+    assert_eq!(s.v1_tables(), 45);
+    assert_eq!(s.decision(), None);
+}
+
+/// Runs the preinst under the readline frontend on a pseudo-terminal
+/// (`script(1)`), answers `answer` at the prompt, returns the exit status
+/// and the transcript.
+fn interactive(s: &Scenario<'_>, answer: &str) -> (i32, String) {
+    let cmdline = format!("{} upgrade {OLD} {NEW}; echo RC=$?", s.tmpci().join("preinst").display());
+    let mut cmd = Command::new("script");
+    s.env(&mut cmd);
+    cmd.args(["-qfec", &cmdline, "/dev/null"]).env("DEBIAN_FRONTEND", "readline").env("TERM", "dumb");
+    let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = stdout.read(&mut buf) {
+            if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
+                break;
+            }
+        }
+    });
+    let mut transcript = String::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut answered = false;
+    let mut stdin = child.stdin.take();
+    while !transcript.contains("RC=") {
+        assert!(Instant::now() < deadline, "no end of run:\n{transcript}");
+        if let Ok(chunk) = rx.recv_timeout(Duration::from_millis(200)) {
+            transcript.push_str(&String::from_utf8_lossy(&chunk));
+        }
+        if !answered && transcript.contains("Remove V1 data from database?") {
+            stdin.as_mut().unwrap().write_all(format!("{answer}\n").as_bytes()).unwrap();
+            answered = true;
+        }
+    }
+    drop(stdin);
+    let _ = child.wait();
+    let rc = transcript
+        .split("RC=")
+        .nth(1)
+        .and_then(|r| r.trim().split_whitespace().next().map(str::to_owned))
+        .and_then(|r| r.parse().ok())
+        .expect("exit status in transcript");
+    assert!(answered, "the question was never shown:\n{transcript}");
+    (rc, transcript)
+}
+
+#[test]
+fn readline_frontend_no_aborts_and_yes_proceeds() {
+    let s = Scenario::new(Cluster::shared(), seeded());
+    let (rc, transcript) = interactive(&s, "no");
+    assert_eq!(rc, 1, "{transcript}");
+    assert!(transcript.contains("permanently DELETED"), "{transcript}");
+    assert!(transcript.contains("Found: 45 V1 tables holding"), "{transcript}");
+    assert_eq!(s.decision(), None);
+    // Asked again at the next attempt; this time yes.
+    let (rc, transcript) = interactive(&s, "yes");
+    assert_eq!(rc, 0, "{transcript}");
+    assert!(s.decision().unwrap().contains("answer=remove"));
+    assert_eq!(s.v1_tables(), 45);
+}
+
+#[test]
+fn no_v1_data_is_never_asked_and_never_blocked() {
+    let s = Scenario::new(Cluster::shared(), Seed { scale: 0, media: false, django110_names: false });
+    let before = s.fingerprint();
+    let out = s.script("preinst", &["upgrade", OLD, NEW], "noninteractive");
+    assert_code(&out, 0);
+    assert_eq!(s.question(), (None, false), "never asked");
+    assert!(s.decision().unwrap().contains("answer=no-v1-data"));
+    assert_code(&s.script("postinst", &["configure", OLD], "noninteractive"), 0);
+    assert_eq!(s.v1_tables(), 0, "the empty V1 tables go as LAVA's migrations would");
+    assert_eq!(before.diff(&s.fingerprint()), Vec::<String>::new());
+}
+
+#[test]
+fn fresh_install_and_upgrade_from_2017_12_are_never_asked() {
+    let s = Scenario::new(Cluster::shared(), seeded());
+    for (script, args) in [
+        ("preinst", &["install"][..]),
+        ("postinst", &["configure", ""][..]),
+        ("config", &["configure", ""][..]),
+        ("preinst", &["upgrade", "2017.12-1", "2017.12-2"][..]),
+        ("config", &["configure", "2017.12-1"][..]),
+        ("postinst", &["configure", "2017.12-1"][..]),
+        ("preinst", &["upgrade", "2018.2-1", "2018.4-1"][..]),
+    ] {
+        let out = s.script(script, args, "noninteractive");
+        assert_code(&out, 0);
+    }
+    assert_eq!(s.question(), (None, false));
+    assert_eq!(s.decision(), None);
+    assert_eq!(s.v1_tables(), 45);
+}
+
+#[test]
+fn config_only_asks_and_is_idempotent() {
+    let s = Scenario::new(Cluster::shared(), seeded());
+    s.preseed("true");
+    let before = s.fingerprint();
+    for _ in 0..3 {
+        assert_code(&s.script("config", &["configure", OLD], "noninteractive"), 0);
+    }
+    assert_eq!(s.question(), (Some("true".into()), true));
+    assert_eq!(s.decision(), None, "config never records or acts");
+    assert_eq!(s.v1_tables(), 45);
+    assert_eq!(before.diff(&s.fingerprint()), Vec::<String>::new());
+}
+
+#[test]
+fn every_policy_call_form() {
+    let s = Scenario::new(Cluster::shared(), Seed { scale: 1, media: false, django110_names: false });
+    for (script, args, code) in [
+        ("postinst", &["abort-upgrade", NEW][..], 0),
+        ("postinst", &["abort-remove"][..], 0),
+        ("postinst", &["abort-remove", "in-favour", "lava-foo", "1.0"][..], 0),
+        ("postinst", &["abort-deconfigure", "in-favour", "lava-foo", "1.0"][..], 0),
+        ("postinst", &["abort-deconfigure", "in-favour", "lava-foo", "1.0", "removing", "lava-bar", "2.0"][..], 0),
+        ("postinst", &["triggered", "/usr/share/foo"][..], 0),
+        ("preinst", &["abort-upgrade", NEW][..], 0),
+        ("postinst", &[][..], 1),
+        ("postinst", &["frobnicate"][..], 1),
+        ("postinst", &["configure", "not a version!"][..], 1),
+        ("preinst", &["upgrade"][..], 1),
+        ("preinst", &["upgrade", OLD, NEW, "extra"][..], 1),
+        ("config", &["fly", "away"][..], 1),
+    ] {
+        let out = s.script(script, args, "noninteractive");
+        assert_code(&out, code);
+        if code == 1 {
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(err.contains("lava-server") && err.contains("error"), "{script} {args:?}: {err}");
+        }
+    }
+    assert_eq!(s.v1_tables(), 45);
+}
+
+#[test]
+fn unreachable_database_asks_and_says_why() {
+    let s = Scenario::new(Cluster::shared(), seeded());
+    let conf = s.root().join("etc/lava-server/instance.conf");
+    let text = std::fs::read_to_string(&conf).unwrap();
+    let port = s.inst.cluster.port.to_string();
+    std::fs::write(&conf, text.replace(&format!("LAVA_DB_PORT=\"{port}\""), "LAVA_DB_PORT=\"1\"")).unwrap();
+    let out = s.script("preinst", &["upgrade", OLD, NEW], "noninteractive");
+    assert_code(&out, 1);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("could not be checked"), "{err}");
+}
+
+#[test]
+fn drop_failure_leaves_everything_and_a_rerun_completes() {
+    // Its own cluster: this test stops the server.
+    let cluster = Cluster::start();
+    let s = Scenario::new(&cluster, Seed { scale: 1, media: false, django110_names: false });
+    let before = s.fingerprint();
+    s.preseed("true");
+    assert_code(&s.script("preinst", &["upgrade", OLD, NEW], "noninteractive"), 0);
+    cluster.stop();
+    let out = s.script("postinst", &["configure", OLD], "noninteractive");
+    assert_code(&out, 1);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no data was removed"), "{err}");
+    assert!(err.contains("dpkg --configure -a"), "{err}");
+    assert!(err.contains(&s.state().join("journal.log").display().to_string()), "{err}");
+    assert!(err.contains("cannot connect"), "{err}");
+    assert!(!err.contains("manage migrate`\n") || err.contains("Do not run"), "{err}");
+    cluster.start_server();
+    assert_eq!(s.v1_tables(), 45);
+    assert_eq!(before.diff(&s.fingerprint()), Vec::<String>::new());
+    assert!(s.journal().contains("FAILED, nothing removed"));
+    // After fixing the cause: dpkg --configure -a runs the postinst again.
+    assert_code(&s.script("postinst", &["configure", OLD], "noninteractive"), 0);
+    assert_eq!(s.v1_tables(), 0);
+    assert_eq!(before.diff(&s.fingerprint()), Vec::<String>::new());
+}
+
+#[test]
+fn postinst_without_a_decision_refuses_to_drop_v1_rows() {
+    let s = Scenario::new(Cluster::shared(), seeded());
+    let out = s.script("postinst", &["configure", OLD], "noninteractive");
+    assert_code(&out, 1);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("lava-v1 drop --yes") && err.contains("dpkg --configure -a"), "{err}");
+    assert_eq!(s.v1_tables(), 45);
+}
+
