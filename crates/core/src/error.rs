@@ -129,6 +129,98 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    /// V1 jobs are still waiting, running or being canceled.
+    #[error("{count} V1 jobs are still submitted, running or canceling:\n{jobs}\n\nhint: wait for them to finish or cancel them in LAVA's web interface, then run the same command again; nothing was changed")]
+    JobsInProgress {
+        /// How many.
+        count: usize,
+        /// One line per job (the first 50).
+        jobs: String,
+    },
+
+    /// `--older-than` is not an age.
+    #[error("`{value}` is not an age: use <N>h or <N>d (hours or days), as `lava-server manage jobs rm --older-than` does")]
+    BadAge {
+        /// The value given.
+        value: String,
+    },
+
+    /// The V1 tables still exist, and the V1 files are what they point at.
+    #[error("the V1 tables still exist ({tables} of 45); the V1 files under the media root are what their rows point at\n\nhint: remove the V1 tables first with `lava-v1 drop --yes` (the package's postinst does), then run the same command again; nothing was removed")]
+    V1TablesPresent {
+        /// How many V1 tables are left.
+        tables: usize,
+    },
+
+    /// Rows of tables LAVA does not know point at the jobs being removed.
+    #[error("rows outside LAVA's own tables point at V1 jobs: {detail}\n\nhint: those are not LAVA's (LAVA's own command would fail the same way); delete or repoint them, then run the same command again.  This batch was rolled back; batches before it stay done")]
+    JobsReferenced {
+        /// The server's message and detail.
+        detail: String,
+    },
+
+    /// A previous interrupted run left work for a different instance.
+    #[error("the state directory holds unfinished work of another instance: {what}\n\nhint: run with the same --instance-conf and --media-root as the interrupted run to finish it; if that instance is gone, delete `{}` by hand", path.display())]
+    ForeignPending {
+        /// What differs.
+        what: String,
+        /// The pending file.
+        path: PathBuf,
+    },
+
+    /// A backup file or directory could not be written or read.
+    #[error("backup: error {doing} `{}`", path.display())]
+    Backup {
+        /// The path.
+        path: PathBuf,
+        /// What we were doing, in words.
+        doing: String,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// Not enough free space for the backup.
+    #[error("not enough free space for the backup in `{}`: it needs up to {needed} bytes, {available} are free; nothing was written and nothing was dropped\n\nhint: free some space or choose another directory with --backup-dir", path.display())]
+    NoSpace {
+        /// The backup directory.
+        path: PathBuf,
+        /// Bytes needed (an upper bound).
+        needed: u64,
+        /// Bytes available.
+        available: u64,
+    },
+
+    /// A backup failed verification.
+    #[error("the backup `{}` is not usable: {reason}", path.display())]
+    BadBackup {
+        /// The backup (or the file in it).
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+
+    /// A helper program could not be started.
+    #[error("cannot run `{program}`")]
+    Spawn {
+        /// The program.
+        program: String,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// A helper program failed.
+    #[error("`{program}` failed ({status}): {stderr}")]
+    ToolFailed {
+        /// The program.
+        program: String,
+        /// Its exit status.
+        status: String,
+        /// What it wrote to stderr (libpq programs never print passwords).
+        stderr: String,
+    },
+
     /// A refusal that needs the admin's explicit consent.
     #[error("{0}")]
     Refused(String),

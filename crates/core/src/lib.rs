@@ -16,10 +16,16 @@
 //! * [`fingerprint`] summarises everything that must survive, so tests
 //!   (and admins) can prove nothing else changed.
 //! * [`state`] is the state directory: an exclusive lock and the journal.
+//! * [`jobs`] removes V1 `TestJob` rows the way `lava-server manage jobs rm
+//!   --v1` does, set-based and in batches, then their output directories.
+//! * [`files`] removes the V1 media directories once the tables are gone.
+//! * [`remove`] is the safe remover both use: descriptor-relative, never
+//!   following a link, never leaving the media root's file system.
 //!
 //! The library never prints: it logs with `log`, and returns values for
 //! the binaries to render.
 
+pub mod backup;
 pub mod config;
 pub mod db;
 pub mod detect;

@@ -9,7 +9,6 @@ use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 
-
 use lava_v1_core::state::utc_now;
 
 use crate::{Context, Result};
@@ -134,7 +133,6 @@ fn parse(text: &str) -> Option<Decision> {
         time: get("time").unwrap_or_default(),
     })
 }
-
 
 #[cfg(test)]
 mod tests {

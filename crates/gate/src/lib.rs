@@ -135,11 +135,8 @@ impl Verdict {
 /// debconf channel), quiet unless `RUST_LOG` or `DPKG_MAINTSCRIPT_DEBUG=1`
 /// asks for more.
 pub fn init_logging() {
-    let default = if std::env::var_os("DPKG_MAINTSCRIPT_DEBUG").is_some_and(|v| v == "1") {
-        "debug"
-    } else {
-        "warn"
-    };
+    let default =
+        if std::env::var_os("DPKG_MAINTSCRIPT_DEBUG").is_some_and(|v| v == "1") { "debug" } else { "warn" };
     let _ = env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(default))
         .target(env_logger::Target::Stderr)
         .format_target(false)

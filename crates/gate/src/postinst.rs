@@ -13,8 +13,8 @@
 //! have nothing to undo (nothing is changed before `configure`) and succeed
 //! quietly, as dpkg's error unwinding needs.
 
-use lava_v1_core::drop::{self, DropOptions, DropOutcome};
 use lava_v1_core::detect;
+use lava_v1_core::drop::{self, DropOptions, DropOutcome};
 use lava_v1_maintscript::{upgrade_from_before, PostinstAction, V1_REMOVAL_RELEASE};
 
 use crate::decision::{Answer, Decision};
@@ -58,7 +58,8 @@ pub fn run(ctx: &Context, action: &PostinstAction, options: &DropOptions) -> Res
                 Ok(db) => db,
                 Err(e) => return Ok(fail(ctx, &e)),
             };
-            let state = lava_v1_core::db::connect(&db).and_then(|mut c| detect::inspect(&mut c, &db.describe(), true));
+            let state = lava_v1_core::db::connect(&db)
+                .and_then(|mut c| detect::inspect(&mut c, &db.describe(), true));
             let state = match state {
                 Ok(s) => s,
                 Err(e) => return Ok(fail(ctx, &e)),

@@ -28,9 +28,9 @@ impl Presence {
         match self {
             Presence::None => String::new(),
             Presence::Found(s) => format!("Found: {s}."),
-            Presence::Unknown(why) => format!(
-                "The database could not be checked for V1 data ({why}); it may hold V1 data."
-            ),
+            Presence::Unknown(why) => {
+                format!("The database could not be checked for V1 data ({why}); it may hold V1 data.")
+            }
         }
     }
 }
@@ -53,11 +53,9 @@ pub fn check(ctx: &Context) -> Presence {
         Err(e) => return Presence::Unknown(one_line(&e)),
     };
     let state = lava_v1_core::db::connect(&db).and_then(|mut client| {
-        let mut tx = client
-            .build_transaction()
-            .read_only(true)
-            .start()
-            .map_err(|e| lava_v1_core::Error::Db { doing: "starting a read-only transaction".into(), source: e })?;
+        let mut tx = client.build_transaction().read_only(true).start().map_err(|e| {
+            lava_v1_core::Error::Db { doing: "starting a read-only transaction".into(), source: e }
+        })?;
         detect::inspect(&mut tx, &db.describe(), true)
     });
     match state {

@@ -162,7 +162,10 @@ impl<'c> Scenario<'c> {
     fn v1_tables(&self) -> i64 {
         self.inst
             .admin()
-            .query_one("SELECT count(*) FROM pg_class WHERE relkind = 'r' AND relname LIKE 'dashboard\\_app\\_%'", &[])
+            .query_one(
+                "SELECT count(*) FROM pg_class WHERE relkind = 'r' AND relname LIKE 'dashboard\\_app\\_%'",
+                &[],
+            )
             .unwrap()
             .get(0)
     }
@@ -178,7 +181,8 @@ trait StdinText {
 
 impl StdinText for Command {
     fn stdin_text(&mut self, text: &str) -> Output {
-        let mut child = self.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        let mut child =
+            self.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
         child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
         child.wait_with_output().unwrap()
     }
@@ -191,7 +195,11 @@ fn check_no_secret(out: &Output) {
 }
 
 fn text(out: &Output) -> String {
-    format!("stdout:\n{}\nstderr:\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+    format!(
+        "stdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
 }
 
 #[track_caller]
@@ -218,7 +226,10 @@ fn preseeded_true_upgrades_and_drops() {
     assert_eq!(s.v1_tables(), 0);
     assert_eq!(before.diff(&s.fingerprint()), Vec::<String>::new());
     let journal = s.journal();
-    assert!(journal.contains("preinst: upgrade 2017.10-1 -> 2017.12-1: lava-server/removev1 = true"), "{journal}");
+    assert!(
+        journal.contains("preinst: upgrade 2017.10-1 -> 2017.12-1: lava-server/removev1 = true"),
+        "{journal}"
+    );
     assert!(journal.contains("postinst: configure 2017.10-1: done"), "{journal}");
     assert!(!journal.contains(LAVA_PASSWORD));
     // A retry of the postinst (dpkg --configure -a) finds nothing to do.
@@ -239,7 +250,10 @@ fn preseeded_false_aborts_every_time_and_never_resets_the_answer() {
             eprintln!("what the admin sees:\n{err}");
         }
         assert!(err.contains("apt-mark hold lava-server"), "{err}");
-        assert!(err.contains("echo \"lava-server lava-server/removev1 boolean true\" | debconf-set-selections"), "{err}");
+        assert!(
+            err.contains("echo \"lava-server lava-server/removev1 boolean true\" | debconf-set-selections"),
+            "{err}"
+        );
         assert!(err.contains("Nothing was deleted") && err.contains("\"false\""), "{err}");
         assert_eq!(s.decision(), None);
         // The value stays false; only the seen flag is cleared so an
@@ -315,7 +329,7 @@ fn interactive(s: &Scenario<'_>, answer: &str) -> (i32, String) {
     let rc = transcript
         .split("RC=")
         .nth(1)
-        .and_then(|r| r.trim().split_whitespace().next().map(str::to_owned))
+        .and_then(|r| r.split_whitespace().next().map(str::to_owned))
         .and_then(|r| r.parse().ok())
         .expect("exit status in transcript");
     assert!(answered, "the question was never shown:\n{transcript}");
@@ -392,7 +406,11 @@ fn every_policy_call_form() {
         ("postinst", &["abort-remove"][..], 0),
         ("postinst", &["abort-remove", "in-favour", "lava-foo", "1.0"][..], 0),
         ("postinst", &["abort-deconfigure", "in-favour", "lava-foo", "1.0"][..], 0),
-        ("postinst", &["abort-deconfigure", "in-favour", "lava-foo", "1.0", "removing", "lava-bar", "2.0"][..], 0),
+        (
+            "postinst",
+            &["abort-deconfigure", "in-favour", "lava-foo", "1.0", "removing", "lava-bar", "2.0"][..],
+            0,
+        ),
         ("postinst", &["triggered", "/usr/share/foo"][..], 0),
         ("preinst", &["abort-upgrade", NEW][..], 0),
         ("postinst", &[][..], 1),
@@ -461,4 +479,3 @@ fn postinst_without_a_decision_refuses_to_drop_v1_rows() {
     assert!(err.contains("lava-v1 drop --yes") && err.contains("dpkg --configure -a"), "{err}");
     assert_eq!(s.v1_tables(), 45);
 }
-

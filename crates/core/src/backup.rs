@@ -1,0 +1,671 @@
+//! Backups of the V1 data before it is dropped, and their restore.
+//!
+//! A backup is a directory `lava-v1-<UTC time>` (mode 0700, every file
+//! 0600) under `/var/backups/lava-server/` by default, holding:
+//!
+//! * `v1-tables.dump`: a `pg_dump --format=custom` archive of the V1 tables
+//!   (schema and data);
+//! * `jobs/<table>.copy`: the V1 `TestJob` rows and the rows that depend on
+//!   them (tags, viewing groups, failure tags, favourites, device state
+//!   transitions, notifications), in `COPY` text format, with their column
+//!   lists in the manifest;
+//! * `media.tar`: the V1 media directories (symbolic links stored as links,
+//!   never followed, one file system);
+//! * `manifest.json`: versions, row counts, the column lists and the
+//!   SHA-256 of every file.
+//!
+//! The dump and the row copies read one snapshot (`pg_export_snapshot`),
+//! so they agree with each other.  The password reaches `pg_dump` through a
+//! private passfile, never its argument list or a log.  Free space is
+//! checked first, and the backup is verified after writing: `pg_restore
+//! --list` must read the archive, and every checksum must match.
+
+use std::collections::BTreeMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::{BufWriter, Read, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use postgres::GenericClient;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::config::{DbConfig, Paths};
+use crate::schema::{quote_ident, V1_MEDIA_DIRS};
+use crate::{detect, media, state, Error, Result};
+
+/// Where backups go unless told otherwise.
+pub const DEFAULT_BACKUP_DIR: &str = "/var/backups/lava-server";
+
+/// The V1 job rows and their dependants: (table, rows to take).
+const JOB_TABLES: [(&str, &str); 8] = [
+    ("lava_scheduler_app_testjob", "NOT is_pipeline"),
+    ("lava_scheduler_app_testjob_tags", "testjob_id IN (SELECT id FROM v1)"),
+    ("lava_scheduler_app_testjob_viewing_groups", "testjob_id IN (SELECT id FROM v1)"),
+    ("lava_scheduler_app_testjob_failure_tags", "testjob_id IN (SELECT id FROM v1)"),
+    ("lava_scheduler_app_testjobuser", "test_job_id IN (SELECT id FROM v1)"),
+    ("lava_scheduler_app_devicestatetransition", "job_id IN (SELECT id FROM v1)"),
+    ("lava_scheduler_app_notification", "test_job_id IN (SELECT id FROM v1)"),
+    (
+        "lava_scheduler_app_notificationrecipient",
+        "notification_id IN (SELECT id FROM lava_scheduler_app_notification WHERE test_job_id IN (SELECT id FROM v1))",
+    ),
+];
+
+/// How to take a backup.
+#[derive(Debug, Clone)]
+pub struct BackupOptions {
+    /// The directory the backup directory is created in.
+    pub dir: PathBuf,
+    /// `pg_dump` to run.
+    pub pg_dump: PathBuf,
+    /// `pg_restore` to run (for verification and restore).
+    pub pg_restore: PathBuf,
+}
+
+impl Default for BackupOptions {
+    fn default() -> Self {
+        BackupOptions {
+            dir: DEFAULT_BACKUP_DIR.into(),
+            pg_dump: "pg_dump".into(),
+            pg_restore: "pg_restore".into(),
+        }
+    }
+}
+
+/// One file of a backup.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileEntry {
+    /// Path relative to the backup directory.
+    pub name: String,
+    /// Size in bytes.
+    pub bytes: u64,
+    /// SHA-256, hex.
+    pub sha256: String,
+}
+
+/// The row copy of one table.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RowCopy {
+    /// The table.
+    pub table: String,
+    /// Its columns, in the order of the copy.
+    pub columns: Vec<String>,
+    /// Rows copied.
+    pub rows: i64,
+}
+
+/// What a backup holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// Manifest format version.
+    pub format: u32,
+    /// The tool that wrote it.
+    pub tool: String,
+    /// When (UTC).
+    pub created: String,
+    /// The database, without the password.
+    pub database: String,
+    /// PostgreSQL server version.
+    pub server_version: String,
+    /// `pg_dump --version`.
+    pub pg_dump_version: String,
+    /// V1 tables in the dump, with their row counts.
+    pub tables: BTreeMap<String, i64>,
+    /// The job-row copies.
+    pub job_rows: Vec<RowCopy>,
+    /// The media root the tar was taken from, if any V1 media existed.
+    pub media_root: Option<PathBuf>,
+    /// Every file and its checksum.
+    pub files: Vec<FileEntry>,
+}
+
+/// A finished, verified backup.
+#[derive(Debug, Clone, Serialize)]
+pub struct Backup {
+    /// The backup directory.
+    pub path: PathBuf,
+    /// Its manifest.
+    pub manifest: Manifest,
+}
+
+fn io_err(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
+    move |source| Error::Backup { path: path.to_owned(), doing: "writing".into(), source }
+}
+
+/// Takes a backup of the V1 data of the instance `paths` describe.
+pub fn backup(paths: &Paths, options: &BackupOptions) -> Result<Backup> {
+    let db = paths.database()?;
+    let media_root = paths.media_root()?;
+    let mut client = crate::db::connect(&db)?;
+    let mut tx = client
+        .build_transaction()
+        .isolation_level(postgres::IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
+        .map_err(|e| Error::db("starting the backup transaction", e, ""))?;
+    let state = detect::inspect(&mut tx, &db.describe(), true)?;
+    let v1_media: Vec<media::MediaDir> =
+        media::v1_media(&media_root).into_iter().filter(|m| m.exists).collect();
+    if state.v1_tables.is_empty() && state.v1_jobs.total == 0 && v1_media.is_empty() {
+        return Err(Error::Refused("there is no V1 data to back up (no V1 tables, jobs or media)".into()));
+    }
+
+    // Free space: the on-disk size of what we dump is an upper bound for
+    // the compressed archive; the tar is as big as the files.
+    let table_names: Vec<&str> = state.v1_tables.iter().map(|t| t.name.as_str()).collect();
+    let db_bytes: i64 = tx
+        .query_one(
+            "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0)::bigint
+               + (SELECT CASE WHEN count(*) = 0 THEN 0
+                      ELSE pg_total_relation_size('lava_scheduler_app_testjob') * count(*) FILTER (WHERE NOT is_pipeline) / count(*)
+                      END FROM lava_scheduler_app_testjob)::bigint
+             FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+             WHERE n.nspname = current_schema() AND c.relname = ANY($1)",
+            &[&table_names],
+        )
+        .map_err(|e| Error::db("estimating the backup size", e, ""))?
+        .get(0);
+    let media_bytes: u64 = v1_media.iter().map(|m| m.bytes).sum();
+    let needed = db_bytes.max(0) as u64 + media_bytes + 1024 * 1024;
+    check_space(&options.dir, needed)?;
+
+    let base = &options.dir;
+    fs::DirBuilder::new().recursive(true).mode(0o700).create(base).map_err(io_err(base))?;
+    let dir = base.join(format!("lava-v1-{}", state::utc_now().replace([':', '-'], "")));
+    fs::DirBuilder::new().mode(0o700).create(&dir).map_err(io_err(&dir))?;
+    log::info!("writing the V1 backup to {}", dir.display());
+    let result = write_backup(&mut tx, &db, &dir, &state, &media_root, &v1_media, options);
+    if result.is_err() {
+        // Leave nothing half-written that could be mistaken for a backup.
+        let _ = fs::rename(&dir, dir.with_extension("incomplete"));
+    }
+    let manifest = result?;
+    tx.commit().map_err(|e| Error::db("finishing the backup transaction", e, ""))?;
+    verify(&dir, options)?;
+    Ok(Backup { path: dir, manifest })
+}
+
+fn check_space(dir: &Path, needed: u64) -> Result<()> {
+    // The nearest existing ancestor tells the file system.
+    let mut probe = dir.to_owned();
+    while !probe.exists() {
+        if !probe.pop() {
+            break;
+        }
+    }
+    let st = nix::sys::statvfs::statvfs(&probe).map_err(|e| Error::Backup {
+        path: probe.clone(),
+        doing: "checking free space on".into(),
+        source: e.into(),
+    })?;
+    let available = st.blocks_available() as u64 * st.fragment_size() as u64;
+    if available < needed {
+        return Err(Error::NoSpace { path: dir.to_owned(), needed, available });
+    }
+    log::debug!("backup needs at most {needed} bytes, {available} available");
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn write_backup(
+    tx: &mut postgres::Transaction<'_>,
+    db: &DbConfig,
+    dir: &Path,
+    state: &detect::DbState,
+    media_root: &Path,
+    v1_media: &[media::MediaDir],
+    options: &BackupOptions,
+) -> Result<Manifest> {
+    let server_version: String = tx
+        .query_one("SHOW server_version", &[])
+        .map_err(|e| Error::db("reading the server version", e, ""))?
+        .get(0);
+    let snapshot: String = tx
+        .query_one("SELECT pg_export_snapshot()", &[])
+        .map_err(|e| Error::db("exporting the snapshot", e, ""))?
+        .get(0);
+    let mut tables = BTreeMap::new();
+    for t in &state.v1_tables {
+        tables.insert(t.name.clone(), t.rows.unwrap_or(0));
+    }
+
+    // 1. pg_dump of the V1 tables, on our snapshot.
+    let pg_dump_version = tool_version(&options.pg_dump)?;
+    if !tables.is_empty() {
+        let passfile = PassFile::new(dir, db)?;
+        let out = dir.join("v1-tables.dump");
+        let mut cmd = Command::new(&options.pg_dump);
+        cmd.arg("--format=custom")
+            .arg(format!("--file={}", out.display()))
+            .arg(format!("--snapshot={snapshot}"))
+            .arg("--lock-wait-timeout=30000")
+            .arg("--no-password");
+        for t in tables.keys() {
+            cmd.arg(format!("--table=public.{t}"));
+        }
+        libpq_env(&mut cmd, db, passfile.path())?;
+        run(&mut cmd, "pg_dump")?;
+        set_private(&out)?;
+    }
+
+    // 2. The V1 job rows and their dependants.
+    let jobs_dir = dir.join("jobs");
+    fs::DirBuilder::new().mode(0o700).create(&jobs_dir).map_err(io_err(&jobs_dir))?;
+    let mut job_rows = Vec::new();
+    for (table, filter) in JOB_TABLES {
+        let columns: Vec<String> = tx
+            .query(
+                "SELECT attname::text FROM pg_attribute WHERE attrelid = $1::text::regclass
+                 AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
+                &[&table],
+            )
+            .map_err(|e| Error::db(format!("reading the columns of {table}"), e, ""))?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        let cols = columns.iter().map(|c| quote_ident(c)).collect::<Vec<_>>().join(", ");
+        let sql = format!(
+            "COPY (WITH v1 AS (SELECT id FROM lava_scheduler_app_testjob WHERE NOT is_pipeline)
+                   SELECT {cols} FROM {table} WHERE {filter} ORDER BY 1) TO STDOUT"
+        );
+        let path = jobs_dir.join(format!("{table}.copy"));
+        let mut file = BufWriter::new(private_file(&path)?);
+        let mut reader = tx.copy_out(&sql).map_err(|e| Error::db(format!("copying {table}"), e, ""))?;
+        let mut rows = 0i64;
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let n = reader.read(&mut buf).map_err(io_err(&path))?;
+            if n == 0 {
+                break;
+            }
+            rows += buf[..n].iter().filter(|&&b| b == b'\n').count() as i64;
+            file.write_all(&buf[..n]).map_err(io_err(&path))?;
+        }
+        drop(reader);
+        let f = file.into_inner().map_err(|e| io_err(&path)(e.into_error()))?;
+        f.sync_all().map_err(io_err(&path))?;
+        job_rows.push(RowCopy { table: table.to_owned(), columns, rows });
+    }
+
+    // 3. The V1 media.
+    let media_root_recorded = if v1_media.is_empty() {
+        None
+    } else {
+        let tar = dir.join("media.tar");
+        let mut cmd = Command::new("tar");
+        cmd.arg("--create")
+            .arg(format!("--file={}", tar.display()))
+            .arg("--one-file-system")
+            .arg("--sparse")
+            .arg("-C")
+            .arg(media_root);
+        for m in v1_media {
+            cmd.arg(&m.name);
+        }
+        run(&mut cmd, "tar")?;
+        set_private(&tar)?;
+        Some(media_root.to_owned())
+    };
+
+    // 4. Checksums and the manifest, written last.
+    let mut files = Vec::new();
+    let mut names = vec!["v1-tables.dump".to_owned()];
+    names.extend(JOB_TABLES.iter().map(|(t, _)| format!("jobs/{t}.copy")));
+    names.push("media.tar".to_owned());
+    for name in names {
+        let path = dir.join(&name);
+        if path.exists() {
+            let (bytes, sha256) = checksum(&path)?;
+            files.push(FileEntry { name, bytes, sha256 });
+        }
+    }
+    let manifest = Manifest {
+        format: 1,
+        tool: format!("lava-v1 {}", env!("CARGO_PKG_VERSION")),
+        created: state::utc_now(),
+        database: db.describe(),
+        server_version,
+        pg_dump_version,
+        tables,
+        job_rows,
+        media_root: media_root_recorded,
+        files,
+    };
+    let path = dir.join("manifest.json");
+    let mut f = private_file(&path)?;
+    let text = serde_json::to_string_pretty(&manifest).expect("manifest serialises");
+    f.write_all(text.as_bytes()).and_then(|()| f.sync_all()).map_err(io_err(&path))?;
+    File::open(dir).and_then(|d| d.sync_all()).map_err(io_err(dir))?;
+    Ok(manifest)
+}
+
+/// Checks a backup: the manifest parses, every checksum matches, and
+/// `pg_restore --list` reads the archive and finds every table's data.
+pub fn verify(dir: &Path, options: &BackupOptions) -> Result<Manifest> {
+    let manifest = read_manifest(dir)?;
+    for f in &manifest.files {
+        let (bytes, sha) = checksum(&dir.join(&f.name))?;
+        if bytes != f.bytes || sha != f.sha256 {
+            return Err(Error::BadBackup {
+                path: dir.to_owned(),
+                reason: format!("{} does not match its checksum in manifest.json", f.name),
+            });
+        }
+    }
+    if !manifest.tables.is_empty() {
+        let dump = dir.join("v1-tables.dump");
+        let out = Command::new(&options.pg_restore)
+            .arg("--list")
+            .arg(&dump)
+            .output()
+            .map_err(|source| Error::Spawn { program: "pg_restore".into(), source })?;
+        if !out.status.success() {
+            return Err(Error::BadBackup {
+                path: dump,
+                reason: format!("pg_restore --list failed: {}", String::from_utf8_lossy(&out.stderr).trim()),
+            });
+        }
+        let listing = String::from_utf8_lossy(&out.stdout);
+        for t in manifest.tables.keys() {
+            if !listing.lines().any(|l| l.contains(" TABLE DATA ") && l.contains(&format!(" {t} "))) {
+                return Err(Error::BadBackup {
+                    path: dump.clone(),
+                    reason: format!("the archive has no data for {t}"),
+                });
+            }
+        }
+    }
+    Ok(manifest)
+}
+
+/// Reads `manifest.json`.
+pub fn read_manifest(dir: &Path) -> Result<Manifest> {
+    let path = dir.join("manifest.json");
+    let text = fs::read_to_string(&path).map_err(|source| Error::ReadFile {
+        path: path.clone(),
+        what: "backup manifest",
+        source,
+    })?;
+    serde_json::from_str(&text).map_err(|e| Error::BadBackup { path, reason: e.to_string() })
+}
+
+/// What a restore did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RestoreSummary {
+    /// Tables restored.
+    pub tables: usize,
+    /// Whether their schema was created (else only data was loaded into
+    /// existing, empty tables).
+    pub created_schema: bool,
+    /// Rows restored per job table.
+    pub job_rows: BTreeMap<String, u64>,
+    /// Job rows skipped because a row with the same key already existed.
+    pub job_rows_skipped: BTreeMap<String, u64>,
+}
+
+/// Restores a backup into the database `paths` names, meant for an
+/// archive instance kept on LAVA 2017.10.  Refuses when V1 tables there
+/// hold any row.
+pub fn restore(paths: &Paths, dir: &Path, options: &BackupOptions) -> Result<RestoreSummary> {
+    let manifest = verify(dir, options)?;
+    let db = paths.database()?;
+    let mut client = crate::db::connect(&db)?;
+    let state = detect::inspect(&mut client, &db.describe(), true)?;
+    let wanted: Vec<&String> = manifest.tables.keys().collect();
+    let existing: Vec<&detect::TableRows> =
+        state.v1_tables.iter().filter(|t| wanted.contains(&&t.name)).collect();
+    if let Some(t) = existing.iter().find(|t| t.rows.unwrap_or(0) > 0) {
+        return Err(Error::Refused(format!(
+            "{} already holds V1 data ({} has {} rows); restore only into an instance without V1 data\n\nhint: restore into a separate archive instance kept on LAVA 2017.10",
+            db.describe(),
+            t.name,
+            t.rows.unwrap_or(0)
+        )));
+    }
+    let created_schema = existing.is_empty();
+    if !created_schema && existing.len() != wanted.len() {
+        return Err(Error::Refused(format!(
+            "{} has only some of the V1 tables ({} of {}); restore needs all or none",
+            db.describe(),
+            existing.len(),
+            wanted.len()
+        )));
+    }
+    let mut summary = RestoreSummary { tables: wanted.len(), created_schema, ..Default::default() };
+    if !wanted.is_empty() {
+        let scratch = tempdir_in_private()?;
+        let passfile = PassFile::new(scratch.path(), &db)?;
+        let mut cmd = Command::new(&options.pg_restore);
+        cmd.args([
+            "--no-owner",
+            "--no-privileges",
+            "--single-transaction",
+            "--exit-on-error",
+            "--no-password",
+        ]);
+        if !created_schema {
+            cmd.arg("--data-only");
+        }
+        cmd.arg(format!("--dbname={}", db.effective_name())).arg(dir.join("v1-tables.dump"));
+        libpq_env(&mut cmd, &db, passfile.path())?;
+        run(&mut cmd, "pg_restore")?;
+    }
+
+    // The job rows, in one transaction; rows whose key exists are kept.
+    let mut tx = client.transaction().map_err(|e| Error::db("starting the job restore", e, ""))?;
+    for copy in &manifest.job_rows {
+        let cols = copy.columns.iter().map(|c| quote_ident(c)).collect::<Vec<_>>().join(", ");
+        tx.batch_execute(&format!(
+            "CREATE TEMP TABLE restore_rows ON COMMIT DROP AS SELECT {cols} FROM {} WITH NO DATA",
+            copy.table
+        ))
+        .map_err(|e| Error::db(format!("preparing the restore of {}", copy.table), e, ""))?;
+        let path = dir.join("jobs").join(format!("{}.copy", copy.table));
+        let mut data = File::open(&path).map_err(|source| Error::ReadFile {
+            path: path.clone(),
+            what: "backup row copy",
+            source,
+        })?;
+        let mut writer = tx
+            .copy_in(&format!("COPY restore_rows ({cols}) FROM STDIN"))
+            .map_err(|e| Error::db(format!("restoring {}", copy.table), e, ""))?;
+        std::io::copy(&mut data, &mut writer).map_err(io_err(&path))?;
+        writer.finish().map_err(|e| Error::db(format!("restoring {}", copy.table), e, ""))?;
+        let inserted = tx
+            .execute(
+                &format!(
+                    "INSERT INTO {} ({cols}) SELECT {cols} FROM restore_rows ON CONFLICT DO NOTHING",
+                    copy.table
+                ),
+                &[],
+            )
+            .map_err(|e| Error::db(format!("restoring {}", copy.table), e, ""))?;
+        tx.batch_execute("DROP TABLE restore_rows")
+            .map_err(|e| Error::db("cleaning up the restore", e, ""))?;
+        summary.job_rows.insert(copy.table.clone(), inserted);
+        summary
+            .job_rows_skipped
+            .insert(copy.table.clone(), copy.rows.max(0) as u64 - inserted.min(copy.rows.max(0) as u64));
+    }
+    tx.commit().map_err(|e| Error::db("committing the job restore", e, ""))?;
+    Ok(summary)
+}
+
+fn tempdir_in_private() -> Result<TempDir> {
+    let base = std::env::temp_dir();
+    for n in 0..100u32 {
+        let p = base.join(format!("lava-v1-restore.{}.{n}", std::process::id()));
+        if fs::DirBuilder::new().mode(0o700).create(&p).is_ok() {
+            return Ok(TempDir(p));
+        }
+    }
+    Err(Error::Backup {
+        path: base,
+        doing: "creating a private temporary directory in".into(),
+        source: std::io::Error::other("no free name"),
+    })
+}
+
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        // Only the passfile lives here; it is removed by its own guard.
+        let _ = fs::remove_dir(&self.0);
+    }
+}
+
+/// A libpq password file, mode 0600, removed when dropped.
+struct PassFile(PathBuf);
+
+impl PassFile {
+    fn new(dir: &Path, db: &DbConfig) -> Result<PassFile> {
+        let path = dir.join(".pgpass");
+        let esc = |s: &str| s.replace('\\', "\\\\").replace(':', "\\:");
+        let line = format!(
+            "{}:{}:{}:{}:{}\n",
+            esc(&db.server),
+            db.effective_port()?,
+            esc(&db.effective_name()),
+            esc(&db.effective_user()),
+            esc(&db.password)
+        );
+        let mut f = private_file(&path)?;
+        f.write_all(line.as_bytes()).map_err(io_err(&path))?;
+        Ok(PassFile(path))
+    }
+
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for PassFile {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.0);
+    }
+}
+
+/// Connection settings for libpq programs, through the environment and a
+/// passfile: nothing secret on the command line.
+fn libpq_env(cmd: &mut Command, db: &DbConfig, passfile: &Path) -> Result<()> {
+    cmd.env_remove("PGPASSWORD")
+        .env("PGHOST", &db.server)
+        .env("PGPORT", db.effective_port()?.to_string())
+        .env("PGUSER", db.effective_user())
+        .env("PGDATABASE", db.effective_name())
+        .env("PGPASSFILE", passfile)
+        .env("PGCONNECT_TIMEOUT", "15")
+        .env("PGSSLMODE", "prefer")
+        .env("PGAPPNAME", "lava-v1");
+    Ok(())
+}
+
+fn run(cmd: &mut Command, program: &str) -> Result<()> {
+    log::debug!("running {program}");
+    let out = cmd.output().map_err(|source| Error::Spawn { program: program.into(), source })?;
+    if !out.status.success() {
+        return Err(Error::ToolFailed {
+            program: program.into(),
+            status: out.status.to_string(),
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+        });
+    }
+    Ok(())
+}
+
+fn tool_version(program: &Path) -> Result<String> {
+    let out = Command::new(program)
+        .arg("--version")
+        .output()
+        .map_err(|source| Error::Spawn { program: program.display().to_string(), source })?;
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
+fn private_file(path: &Path) -> Result<File> {
+    OpenOptions::new().write(true).create_new(true).mode(0o600).open(path).map_err(io_err(path))
+}
+
+fn set_private(path: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(path, fs::Permissions::from_mode(0o600)).map_err(io_err(path))
+}
+
+fn checksum(path: &Path) -> Result<(u64, String)> {
+    let mut f = File::open(path).map_err(|source| Error::ReadFile {
+        path: path.to_owned(),
+        what: "backup file",
+        source,
+    })?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut total = 0u64;
+    loop {
+        let n = f.read(&mut buf).map_err(|source| Error::ReadFile {
+            path: path.to_owned(),
+            what: "backup file",
+            source,
+        })?;
+        if n == 0 {
+            break;
+        }
+        total += n as u64;
+        hasher.update(&buf[..n]);
+    }
+    let hex = hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    Ok((total, hex))
+}
+
+/// Rows and hashes of everything V1: the V1 tables, and the V1 job rows and
+/// their dependants.  Two instances with equal V1 fingerprints hold the same
+/// V1 data.
+pub fn v1_fingerprint<C: GenericClient>(client: &mut C) -> Result<BTreeMap<String, (i64, String)>> {
+    let mut out = BTreeMap::new();
+    let tables: Vec<String> = client
+        .query(
+            "SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+             WHERE n.nspname = current_schema() AND c.relkind = 'r' AND c.relname = ANY($1) ORDER BY 1",
+            &[&crate::schema::V1_TABLES.to_vec()],
+        )
+        .map_err(|e| Error::db("listing the V1 tables", e, ""))?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let mut sources: Vec<(String, String)> =
+        tables.into_iter().map(|t| (t.clone(), format!("SELECT * FROM {}", quote_ident(&t)))).collect();
+    for (table, filter) in JOB_TABLES {
+        sources.push((
+            format!("{table} (V1 jobs)"),
+            format!(
+                "WITH v1 AS (SELECT id FROM lava_scheduler_app_testjob WHERE NOT is_pipeline)
+                 SELECT * FROM {table} WHERE {filter}"
+            ),
+        ));
+    }
+    for (name, select) in sources {
+        let row = client
+            .query_one(
+                &format!(
+                    "SELECT count(*), coalesce(md5(string_agg(h, '' ORDER BY h)), '')
+                     FROM (SELECT md5(x::text) AS h FROM ({select}) x) y"
+                ),
+                &[],
+            )
+            .map_err(|e| Error::db(format!("hashing {name}"), e, ""))?;
+        out.insert(name, (row.get(0), row.get(1)));
+    }
+    Ok(out)
+}
+
+/// The names of the V1 media directories a backup's tar may hold.
+pub fn media_dirs() -> &'static [&'static str] {
+    &V1_MEDIA_DIRS
+}

@@ -1,0 +1,190 @@
+//! Backups of the V1 data: complete, private, verified, restorable, and
+//! never exposing the password.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use lava_v1_core::backup::{self, BackupOptions};
+use lava_v1_testkit::cluster::LAVA_PASSWORD;
+use lava_v1_testkit::{Cluster, Instance, Seed};
+
+fn options(dir: &Path) -> BackupOptions {
+    BackupOptions { dir: dir.to_owned(), ..BackupOptions::default() }
+}
+
+/// Every command line of every process, read from /proc.
+fn all_cmdlines() -> Vec<String> {
+    let mut out = Vec::new();
+    if let Ok(rd) = std::fs::read_dir("/proc") {
+        for e in rd.flatten() {
+            if let Ok(c) = std::fs::read(e.path().join("cmdline")) {
+                out.push(String::from_utf8_lossy(&c).replace('\0', " "));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn backup_is_private_verified_and_restores_the_same_v1_data() {
+    let inst = Instance::new(Cluster::shared(), Seed::default());
+    let before = backup::v1_fingerprint(&mut inst.admin()).unwrap();
+    assert!(before["dashboard_app_testresult"].0 > 0);
+    let dir = tempfile::tempdir().unwrap();
+
+    // Watch every process's argv while the backup runs.
+    let stop = Arc::new(AtomicBool::new(false));
+    let watcher = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut seen_pg_dump = false;
+            while !stop.load(Ordering::Relaxed) {
+                for c in all_cmdlines() {
+                    assert!(!c.contains(LAVA_PASSWORD), "password in argv: {c}");
+                    seen_pg_dump |= c.contains("pg_dump");
+                }
+                std::thread::sleep(std::time::Duration::from_millis(2));
+            }
+            seen_pg_dump
+        })
+    };
+    let made = backup::backup(&inst.paths, &options(dir.path())).unwrap();
+    stop.store(true, Ordering::Relaxed);
+    let saw_pg_dump = watcher.join().unwrap();
+    eprintln!("pg_dump observed while watching argv: {saw_pg_dump}");
+
+    // Modes: the directory 0700, every file 0600; no passfile left.
+    assert_eq!(std::fs::metadata(&made.path).unwrap().permissions().mode() & 0o777, 0o700);
+    let mut files = 0;
+    for entry in walk(&made.path) {
+        let meta = std::fs::metadata(&entry).unwrap();
+        if meta.is_file() {
+            files += 1;
+            assert_eq!(meta.permissions().mode() & 0o777, 0o600, "{}", entry.display());
+            let content = std::fs::read(&entry).unwrap();
+            assert!(
+                !String::from_utf8_lossy(&content).contains(LAVA_PASSWORD),
+                "password in {}",
+                entry.display()
+            );
+        }
+    }
+    assert!(files >= 10, "{files}");
+    assert!(!made.path.join(".pgpass").exists());
+    assert_eq!(made.manifest.tables.len(), 45);
+    assert_eq!(made.manifest.tables["dashboard_app_testresult"], before["dashboard_app_testresult"].0);
+    assert!(made.path.join("media.tar").exists());
+    backup::verify(&made.path, &BackupOptions::default()).unwrap();
+
+    // A corrupted file is caught.
+    let copy = tempfile::tempdir().unwrap();
+    let status =
+        std::process::Command::new("cp").arg("-a").arg(&made.path).arg(copy.path()).status().unwrap();
+    assert!(status.success());
+    let broken = copy.path().join(made.path.file_name().unwrap());
+    let job_file = broken.join("jobs/lava_scheduler_app_testjob.copy");
+    let mut text = std::fs::read(&job_file).unwrap();
+    text[10] ^= 1;
+    std::fs::write(&job_file, text).unwrap();
+    let err = backup::verify(&broken, &BackupOptions::default()).unwrap_err().to_string();
+    assert!(err.contains("checksum"), "{err}");
+
+    // Restore into a fresh cluster: a 2017.10 instance without V1 data.
+    let other = Cluster::start();
+    let target = Instance::new(&other, Seed { media: false, ..Seed::default() });
+    target
+        .admin()
+        .batch_execute(&format!(
+            "UPDATE lava_scheduler_app_testjob SET results_bundle_id = NULL;
+             {}
+             DELETE FROM lava_scheduler_app_notificationrecipient WHERE notification_id IN
+               (SELECT id FROM lava_scheduler_app_notification WHERE test_job_id IN
+                 (SELECT id FROM lava_scheduler_app_testjob WHERE NOT is_pipeline));
+             DELETE FROM lava_scheduler_app_notification WHERE test_job_id IN (SELECT id FROM lava_scheduler_app_testjob WHERE NOT is_pipeline);
+             DELETE FROM lava_scheduler_app_testjob_tags WHERE testjob_id IN (SELECT id FROM lava_scheduler_app_testjob WHERE NOT is_pipeline);
+             DELETE FROM lava_scheduler_app_testjob_viewing_groups WHERE testjob_id IN (SELECT id FROM lava_scheduler_app_testjob WHERE NOT is_pipeline);
+             DELETE FROM lava_scheduler_app_testjob_failure_tags WHERE testjob_id IN (SELECT id FROM lava_scheduler_app_testjob WHERE NOT is_pipeline);
+             DELETE FROM lava_scheduler_app_testjobuser WHERE test_job_id IN (SELECT id FROM lava_scheduler_app_testjob WHERE NOT is_pipeline);
+             DELETE FROM lava_scheduler_app_devicestatetransition WHERE job_id IN (SELECT id FROM lava_scheduler_app_testjob WHERE NOT is_pipeline);
+             UPDATE lava_scheduler_app_device SET current_job_id = NULL WHERE current_job_id IN (SELECT id FROM lava_scheduler_app_testjob WHERE NOT is_pipeline);
+             UPDATE lava_scheduler_app_device SET last_health_report_job_id = NULL WHERE last_health_report_job_id IN (SELECT id FROM lava_scheduler_app_testjob WHERE NOT is_pipeline);
+             DELETE FROM lava_scheduler_app_testjob WHERE NOT is_pipeline;",
+            lava_v1_core::schema::V1_TABLES.iter().map(|t| format!("DELETE FROM {t};")).collect::<String>()
+        ))
+        .unwrap();
+    let summary = backup::restore(&target.paths, &made.path, &BackupOptions::default()).unwrap();
+    assert!(!summary.created_schema);
+    assert_eq!(summary.tables, 45);
+    let after = backup::v1_fingerprint(&mut target.admin()).unwrap();
+    assert_eq!(before, after);
+
+    // A second restore refuses: the V1 tables now hold data.
+    let err = backup::restore(&target.paths, &made.path, &BackupOptions::default()).unwrap_err().to_string();
+    assert!(err.contains("already holds V1 data"), "{err}");
+    assert_eq!(backup::v1_fingerprint(&mut target.admin()).unwrap(), before);
+}
+
+#[test]
+fn restore_is_all_or_nothing() {
+    // An instance without the users the V1 rows reference: pg_restore's
+    // single transaction fails as a whole, with the reason, and leaves
+    // nothing behind.
+    let inst = Instance::new(Cluster::shared(), Seed { media: false, ..Seed::default() });
+    let dir = tempfile::tempdir().unwrap();
+    let made = backup::backup(&inst.paths, &options(dir.path())).unwrap();
+    let target = Instance::new(Cluster::shared(), Seed { scale: 0, media: false, django110_names: false });
+    target
+        .admin()
+        .batch_execute(&format!("DROP TABLE {} CASCADE", lava_v1_core::schema::V1_TABLES.join(", ")))
+        .unwrap();
+    let err = backup::restore(&target.paths, &made.path, &BackupOptions::default()).unwrap_err().to_string();
+    assert!(err.contains("pg_restore") && err.contains("auth_user"), "{err}");
+    let n: i64 = target
+        .admin()
+        .query_one(
+            "SELECT count(*) FROM pg_class WHERE relkind = 'r' AND relname LIKE 'dashboard\\_app\\_%'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 0);
+}
+
+#[test]
+fn too_small_a_disk_fails_clearly_and_writes_nothing() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("note: mounting a tmpfs needs root; this test checks the space estimate only as root");
+        return;
+    }
+    let inst = Instance::new(Cluster::shared(), Seed::default());
+    let mnt = tempfile::tempdir().unwrap();
+    let status = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=64k", "tmpfs"])
+        .arg(mnt.path())
+        .status()
+        .unwrap();
+    assert!(status.success(), "mount tmpfs");
+    let result = backup::backup(&inst.paths, &options(&mnt.path().join("backups")));
+    let listing: Vec<_> = std::fs::read_dir(mnt.path()).unwrap().flatten().map(|e| e.path()).collect();
+    let _ = std::process::Command::new("umount").arg(mnt.path()).status();
+    let err = result.unwrap_err().to_string();
+    assert!(err.contains("not enough free space") && err.contains("nothing was dropped"), "{err}");
+    assert!(listing.is_empty(), "{listing:?}");
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            if e.file_type().unwrap().is_dir() {
+                stack.push(p.clone());
+            }
+            out.push(p);
+        }
+    }
+    out
+}
