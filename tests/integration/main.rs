@@ -2,6 +2,7 @@
 #![allow(clippy::print_stderr)]
 //! PostgreSQL clusters the tests start themselves (see `lava-v1-testkit`).
 
+mod admin;
 mod backup;
 mod drop;
 mod faults;

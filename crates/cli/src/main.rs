@@ -18,6 +18,8 @@ use lava_v1_core::drop::{DropOptions, DropOutcome};
 use lava_v1_core::state::StateDir;
 use lava_v1_core::{detect, Error};
 
+mod admin;
+mod hold;
 mod render;
 
 /// Find and remove LAVA V1 test data (lava-server 2017.12 upgrade).
@@ -67,6 +69,16 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Back up the V1 data (pg_dump archive, V1 job rows, V1 media), verified, mode 0600.
+    Backup(admin::BackupArgs),
+    /// Restore a backup into an instance without V1 data (an archive instance kept on 2017.10).
+    Restore(admin::RestoreArgs),
+    /// Bundle logs, versions, debconf answers and the V1 status for a bug report (passwords masked).
+    Report(admin::ReportArgs),
+    /// Hold lava-server with apt-mark, so apt stops offering the upgrade.
+    Hold,
+    /// Undo `hold`.
+    Unhold,
 }
 
 fn main() -> ExitCode {
@@ -132,5 +144,10 @@ fn run(paths: &Paths, command: Command) -> Result<ExitCode, Error> {
                 DropOutcome::AlreadyDone | DropOutcome::Dropped(_) => ExitCode::SUCCESS,
             })
         }
+        Command::Backup(args) => admin::backup(paths, args),
+        Command::Restore(args) => admin::restore(paths, args),
+        Command::Report(args) => admin::report(paths, args),
+        Command::Hold => Ok(admin::hold(true)),
+        Command::Unhold => Ok(admin::hold(false)),
     }
 }

@@ -6,7 +6,7 @@ use std::io::Write as _;
 use lava_v1_core::detect::{Report, V1State};
 use lava_v1_core::drop::DropOutcome;
 
-fn thousands(n: i64) -> String {
+pub(crate) fn thousands(n: i64) -> String {
     let s = n.abs().to_string();
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {
@@ -21,7 +21,7 @@ fn thousands(n: i64) -> String {
     out
 }
 
-fn bytes(n: u64) -> String {
+pub(crate) fn bytes(n: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
     let mut v = n as f64;
     let mut unit = 0;

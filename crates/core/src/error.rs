@@ -221,6 +221,14 @@ pub enum Error {
         stderr: String,
     },
 
+    /// The instance is not in a maintenance window, or the database role
+    /// lacks a right the drop needs.
+    #[error("not ready to remove V1 data; nothing was changed:\n{problems}\n\nhint: declare a maintenance window (no job running, every device offline or retired), connect as the role that owns LAVA's tables, then run the same command again")]
+    Preflight {
+        /// Every problem, one per line.
+        problems: String,
+    },
+
     /// A refusal that needs the admin's explicit consent.
     #[error("{0}")]
     Refused(String),

@@ -34,6 +34,8 @@ mod error;
 pub mod fault;
 pub mod fingerprint;
 pub mod media;
+pub mod preflight;
+pub mod report;
 pub mod schema;
 pub mod state;
 

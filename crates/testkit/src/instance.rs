@@ -129,6 +129,21 @@ impl<'c> Instance<'c> {
         self.cluster.client(&self.db_name)
     }
 
+    /// Puts the instance in the maintenance window the upstream page asks
+    /// for before the upgrade: every unfinished job canceled, every device
+    /// not retired taken offline.  (The seed has jobs of every status.)
+    pub fn enter_maintenance_window(&self) {
+        self.admin()
+            .batch_execute(
+                "UPDATE lava_scheduler_app_testjob
+                    SET status = 4, end_time = coalesce(end_time, submit_time + INTERVAL '1 hour')
+                  WHERE status IN (0, 1, 5);
+                 UPDATE lava_scheduler_app_device SET status = 0, current_job_id = NULL
+                  WHERE status NOT IN (0, 4)",
+            )
+            .expect("enter the maintenance window");
+    }
+
     /// The media root.
     pub fn media_root(&self) -> PathBuf {
         self.dir.path().join("media")

@@ -1,0 +1,54 @@
+//! `lava-v1 hold` / `unhold`: keep apt from offering the lava-server
+//! upgrade (the upstream page's advice for instances that keep their V1
+//! data), and undo it.
+//!
+//! `apt-mark` changes dpkg's selections, which needs dpkg's lock; inside a
+//! maintainer script dpkg holds that lock, so there it cannot work.  We
+//! detect that case and say what to run afterwards instead of failing
+//! with apt's lock error.
+
+use lava_v1_maintscript::{in_maintainer_script, AptMark, AptMarkOp, AptMarkOutcome};
+
+const PACKAGE: &str = "lava-server";
+
+/// What happened, for the admin.
+pub(crate) struct HoldReport {
+    /// The line to print.
+    pub(crate) message: String,
+    /// Whether it worked.
+    pub(crate) ok: bool,
+}
+
+pub(crate) fn run(hold: bool) -> HoldReport {
+    let (op, verb) = if hold { (AptMarkOp::Hold, "hold") } else { (AptMarkOp::Unhold, "unhold") };
+    if in_maintainer_script() {
+        return HoldReport {
+            ok: false,
+            message: format!(
+                "cannot run `apt-mark {verb} {PACKAGE}` from inside a maintainer script: dpkg holds its lock while scripts run\n\n\
+                 hint: run `apt-mark {verb} {PACKAGE}` once apt or dpkg has finished"
+            ),
+        };
+    }
+    match AptMark::new().run(op, PACKAGE) {
+        Ok(AptMarkOutcome::Held) => ok(format!(
+            "{PACKAGE} is now on hold: apt will not upgrade it (your V1 data stays). Undo with `lava-v1 unhold`."
+        )),
+        Ok(AptMarkOutcome::AlreadyHeld) => ok(format!("{PACKAGE} was already on hold.")),
+        Ok(AptMarkOutcome::Unheld) => ok(format!(
+            "{PACKAGE} is no longer on hold: the next upgrade will ask whether to remove the V1 data."
+        )),
+        Ok(AptMarkOutcome::AlreadyNotHeld) => ok(format!("{PACKAGE} was not on hold.")),
+        Ok(AptMarkOutcome::ShowHold { held }) => ok(format!("{PACKAGE} on hold: {held}")),
+        Ok(AptMarkOutcome::Other { stdout }) => ok(format!("apt-mark {verb} {PACKAGE}: {}", stdout.trim())),
+        Ok(AptMarkOutcome::Failed { command, status, stderr }) => HoldReport {
+            ok: false,
+            message: format!("`{command}` failed ({status}):\n{}", stderr.trim_end()),
+        },
+        Err(e) => HoldReport { ok: false, message: format!("cannot run apt-mark: {e}") },
+    }
+}
+
+fn ok(message: String) -> HoldReport {
+    HoldReport { ok: true, message }
+}
