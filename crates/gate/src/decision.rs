@@ -43,6 +43,8 @@ pub struct Decision {
     pub new_version: String,
     /// When (UTC).
     pub time: String,
+    /// Take a backup before the drop (the admin may say they have one).
+    pub backup: bool,
 }
 
 const FILE: &str = "decision";
@@ -55,6 +57,7 @@ impl Decision {
             old_version: old_version.to_owned(),
             new_version: new_version.to_owned(),
             time: utc_now(),
+            backup: true,
         }
     }
 
@@ -68,11 +71,12 @@ impl Decision {
             OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp).map_err(io)?;
         write!(
             f,
-            "answer={}\nold_version={}\nnew_version={}\ntime={}\n",
+            "answer={}\nold_version={}\nnew_version={}\ntime={}\nbackup={}\n",
             self.answer.as_str(),
             self.old_version,
             self.new_version,
-            self.time
+            self.time,
+            if self.backup { "yes" } else { "no" }
         )
         .and_then(|()| f.sync_all())
         .map_err(io)?;
@@ -131,6 +135,8 @@ fn parse(text: &str) -> Option<Decision> {
         old_version: get("old_version")?,
         new_version: get("new_version")?,
         time: get("time").unwrap_or_default(),
+        // Anything but an explicit "no" takes the backup.
+        backup: get("backup").as_deref() != Some("no"),
     })
 }
 

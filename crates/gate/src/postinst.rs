@@ -13,6 +13,7 @@
 //! have nothing to undo (nothing is changed before `configure`) and succeed
 //! quietly, as dpkg's error unwinding needs.
 
+use lava_v1_core::backup::{self, BackupOptions, DEFAULT_BACKUP_DIR};
 use lava_v1_core::detect;
 use lava_v1_core::drop::{self, DropOptions, DropOutcome};
 use lava_v1_maintscript::{upgrade_from_before, PostinstAction, V1_REMOVAL_RELEASE};
@@ -42,6 +43,7 @@ pub fn run(ctx: &Context, action: &PostinstAction, options: &DropOptions) -> Res
         Err(e) => return Ok(Verdict::fail(messages::drop_failed(&e.to_string(), &journal_path))),
     };
 
+    let mut notes: Vec<String> = Vec::new();
     let fail = |ctx: &Context, e: &dyn std::error::Error| {
         let text = one_line(e);
         ctx.journal(&format!("postinst: configure {old}: FAILED, nothing removed: {text}"));
@@ -50,7 +52,33 @@ pub fn run(ctx: &Context, action: &PostinstAction, options: &DropOptions) -> Res
 
     match decision.as_ref().map(|d| d.answer) {
         Some(Answer::Remove) => {
-            ctx.journal(&format!("postinst: configure {old}: decision is remove; dropping the V1 tables"));
+            ctx.journal(&format!("postinst: configure {old}: decision is remove"));
+            match pending(ctx) {
+                Ok(true) => {}
+                Ok(false) => {
+                    ctx.journal(&format!("postinst: configure {old}: the V1 tables are already gone"));
+                    return Ok(Verdict::ok());
+                }
+                Err(e) => return Ok(fail(ctx, &e)),
+            }
+            // Before anything else: the maintenance window and the rights,
+            // then the backup; the drop only runs when both are done.
+            if let Err(e) = preflight(ctx) {
+                return Ok(fail(ctx, &e));
+            }
+            let keep = decision.as_ref().is_some_and(|d| d.backup);
+            if keep {
+                match backup(ctx, decision.as_ref().map_or("", |d| d.time.as_str())) {
+                    Ok(path) => notes.push(format!(
+                        "lava-server: the V1 data was backed up to {} (verified; restore with `lava-v1 restore`).",
+                        path.display()
+                    )),
+                    Err(e) => return Ok(fail(ctx, &e)),
+                }
+            } else {
+                ctx.journal(&format!("postinst: configure {old}: backup skipped, as the admin chose"));
+            }
+            ctx.journal(&format!("postinst: configure {old}: dropping the V1 tables"));
         }
         Some(Answer::NoV1Data) | None => {
             // Without an explicit "remove", only empty V1 tables may go.
@@ -94,11 +122,48 @@ pub fn run(ctx: &Context, action: &PostinstAction, options: &DropOptions) -> Res
     };
     ctx.journal(&format!("postinst: configure {old}: done: {line}"));
     drop(lock);
-    Ok(match outcome {
-        DropOutcome::Dropped(s) if !s.views_dropped.is_empty() => Verdict::ok_with(format!(
-            "lava-server: V1 data removed. Run `lava-server manage refresh_queries --all` to recreate the query caches {}.\n",
-            s.views_dropped.join(", ")
-        )),
-        _ => Verdict::ok(),
-    })
+    if let DropOutcome::Dropped(s) = &outcome {
+        if !s.views_dropped.is_empty() {
+            notes.push(format!(
+                "lava-server: V1 data removed. Run `lava-server manage refresh_queries --all` to recreate the query caches {}.",
+                s.views_dropped.join(", ")
+            ));
+        }
+    }
+    Ok(if notes.is_empty() { Verdict::ok() } else { Verdict::ok_with(notes.join("\n") + "\n") })
+}
+
+fn pending(ctx: &Context) -> lava_v1_core::Result<bool> {
+    let db = ctx.paths.database()?;
+    let mut client = lava_v1_core::db::connect(&db)?;
+    Ok(detect::inspect(&mut client, &db.describe(), false)?.drop_pending())
+}
+
+fn preflight(ctx: &Context) -> lava_v1_core::Result<()> {
+    let db = ctx.paths.database()?;
+    let mut client = lava_v1_core::db::connect(&db)?;
+    let report = lava_v1_core::preflight::check(&mut client)?;
+    report.enforce()
+}
+
+/// Takes the backup, or reuses a verified one taken since the decision
+/// (a rerun after a failed drop need not copy everything again).
+fn backup(ctx: &Context, decided: &str) -> lava_v1_core::Result<std::path::PathBuf> {
+    let options = BackupOptions { dir: ctx.root.path(DEFAULT_BACKUP_DIR), ..BackupOptions::default() };
+    let last = ctx.paths.state_dir.join("last-backup");
+    if let Ok(text) = std::fs::read_to_string(&last) {
+        let path = std::path::PathBuf::from(text.trim());
+        if let Ok(manifest) = backup::verify(&path, &options) {
+            if !decided.is_empty() && manifest.created.as_str() >= decided {
+                ctx.journal(&format!("postinst: reusing the verified backup {}", path.display()));
+                return Ok(path);
+            }
+        }
+    }
+    ctx.journal(&format!("postinst: backing up the V1 data into {}", options.dir.display()));
+    let made = backup::backup(&ctx.paths, &options)?;
+    std::fs::write(&last, format!("{}\n", made.path.display()))
+        .map_err(|source| lava_v1_core::Error::State { path: last.clone(), source })?;
+    ctx.journal(&format!("postinst: backup verified: {}", made.path.display()));
+    Ok(made.path)
 }

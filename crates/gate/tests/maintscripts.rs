@@ -45,6 +45,7 @@ struct Scenario<'c> {
 impl<'c> Scenario<'c> {
     fn new(cluster: &'c Cluster, seed: Seed) -> Scenario<'c> {
         let inst = Instance::new(cluster, seed);
+        inst.enter_maintenance_window();
         let dir = tempfile::Builder::new().prefix("lava-v1-gate.").tempdir().unwrap();
         let root = dir.path().join("root");
         let etc = root.join("etc/lava-server");
@@ -225,6 +226,13 @@ fn preseeded_true_upgrades_and_drops() {
     assert_code(&out, 0);
     assert_eq!(s.v1_tables(), 0);
     assert_eq!(before.diff(&s.fingerprint()), Vec::<String>::new());
+    // The backup was taken first, verified, and its path printed.
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    let backups = s.root().join("var/backups/lava-server");
+    let made: Vec<_> = std::fs::read_dir(&backups).unwrap().flatten().map(|e| e.path()).collect();
+    assert_eq!(made.len(), 1, "{made:?}");
+    assert!(made[0].join("manifest.json").exists());
+    assert!(err.contains(&made[0].display().to_string()) && err.contains("verified"), "{err}");
     let journal = s.journal();
     assert!(
         journal.contains("preinst: upgrade 2017.10-1 -> 2017.12-1: lava-server/removev1 = true"),
@@ -478,4 +486,28 @@ fn postinst_without_a_decision_refuses_to_drop_v1_rows() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("lava-v1 drop --yes") && err.contains("dpkg --configure -a"), "{err}");
     assert_eq!(s.v1_tables(), 45);
+}
+
+#[test]
+fn postinst_refuses_outside_a_maintenance_window() {
+    let s = Scenario::new(Cluster::shared(), seeded());
+    s.preseed("true");
+    assert_code(&s.script("preinst", &["upgrade", OLD, NEW], "noninteractive"), 0);
+    // A job starts running and a device goes back online.
+    s.inst
+        .admin()
+        .batch_execute(
+            "UPDATE lava_scheduler_app_testjob SET status = 1 WHERE id = (SELECT min(id) FROM lava_scheduler_app_testjob WHERE NOT is_pipeline);
+             UPDATE lava_scheduler_app_device SET status = 1 WHERE hostname = 'dev-2'",
+        )
+        .unwrap();
+    let before = s.fingerprint();
+    let out = s.script("postinst", &["configure", OLD], "noninteractive");
+    assert_code(&out, 1);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("not ready to remove V1 data") && err.contains("device dev-2 (idle)"), "{err}");
+    assert!(err.contains("running") && err.contains("dpkg --configure -a"), "{err}");
+    assert_eq!(s.v1_tables(), 45);
+    assert_eq!(before.diff(&s.fingerprint()), Vec::<String>::new());
+    assert!(!s.root().join("var/backups/lava-server").exists(), "no backup before the preflight passes");
 }
