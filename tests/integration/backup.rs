@@ -14,13 +14,15 @@ fn options(dir: &Path) -> BackupOptions {
     BackupOptions { dir: dir.to_owned(), ..BackupOptions::default() }
 }
 
-/// Every command line of every process, read from /proc.
+/// Every command line and environment of every process, from /proc.
 fn all_cmdlines() -> Vec<String> {
     let mut out = Vec::new();
     if let Ok(rd) = std::fs::read_dir("/proc") {
         for e in rd.flatten() {
-            if let Ok(c) = std::fs::read(e.path().join("cmdline")) {
-                out.push(String::from_utf8_lossy(&c).replace('\0', " "));
+            for what in ["cmdline", "environ"] {
+                if let Ok(c) = std::fs::read(e.path().join(what)) {
+                    out.push(String::from_utf8_lossy(&c).replace('\0', " "));
+                }
             }
         }
     }
@@ -42,7 +44,7 @@ fn backup_is_private_verified_and_restores_the_same_v1_data() {
             let mut seen_pg_dump = false;
             while !stop.load(Ordering::Relaxed) {
                 for c in all_cmdlines() {
-                    assert!(!c.contains(LAVA_PASSWORD), "password in argv: {c}");
+                    assert!(!c.contains(LAVA_PASSWORD), "password in argv or environment: {c}");
                     seen_pg_dump |= c.contains("pg_dump");
                 }
                 std::thread::sleep(std::time::Duration::from_millis(2));

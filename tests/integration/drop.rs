@@ -11,7 +11,7 @@ fn drop_yes(inst: &Instance<'_>) -> std::process::Output {
 
 #[test]
 fn drop_on_seeded_instance_leaves_2017_12_state() {
-    let inst = Instance::new(Cluster::shared(), Seed::default());
+    let inst = ready(Cluster::shared(), Seed::default());
     let before = snapshot(&inst);
     assert_eq!(before.tables.len(), 45);
     assert!(before.tables.iter().all(|(_, n)| *n > 0), "every V1 table is seeded: {:?}", before.tables);
@@ -69,7 +69,7 @@ fn drop_on_seeded_instance_leaves_2017_12_state() {
 
 #[test]
 fn second_drop_is_a_no_op_that_says_so() {
-    let inst = Instance::new(Cluster::shared(), Seed { media: false, ..Seed::default() });
+    let inst = ready(Cluster::shared(), Seed { media: false, ..Seed::default() });
     assert_success(&drop_yes(&inst));
     let once = snapshot(&inst);
     let out = drop_yes(&inst);
@@ -84,7 +84,7 @@ fn second_drop_is_a_no_op_that_says_so() {
 
 #[test]
 fn drop_without_yes_refuses_and_changes_nothing() {
-    let inst = Instance::new(Cluster::shared(), Seed { media: false, ..Seed::default() });
+    let inst = ready(Cluster::shared(), Seed { media: false, ..Seed::default() });
     let before = snapshot(&inst);
     let out = run(&inst, &["drop"]);
     assert_failure(&out, 2);
@@ -94,8 +94,7 @@ fn drop_without_yes_refuses_and_changes_nothing() {
 
 #[test]
 fn drop_with_django_1_10_constraint_names() {
-    let inst =
-        Instance::new(Cluster::shared(), Seed { media: false, django110_names: true, ..Seed::default() });
+    let inst = ready(Cluster::shared(), Seed { media: false, django110_names: true, ..Seed::default() });
     let mut c = inst.admin();
     let fk: String = c
         .query_one(
@@ -115,7 +114,7 @@ fn drop_with_django_1_10_constraint_names() {
 
 #[test]
 fn drop_on_a_fresh_2017_10_install_without_v1_data() {
-    let inst = Instance::new(Cluster::shared(), Seed { scale: 0, media: false, django110_names: false });
+    let inst = ready(Cluster::shared(), Seed { scale: 0, media: false, django110_names: false });
     let before = snapshot(&inst);
     assert!(before.tables.iter().all(|(_, n)| *n == 0));
     let status = run(&inst, &["status", "--json"]);
@@ -132,7 +131,7 @@ fn drop_on_a_fresh_2017_10_install_without_v1_data() {
 #[test]
 fn drop_finishes_what_an_interrupted_lava_migrate_left() {
     // LAVA's migrate committed 0029 but died before recording it.
-    let inst = Instance::new(Cluster::shared(), Seed { media: false, ..Seed::default() });
+    let inst = ready(Cluster::shared(), Seed { media: false, ..Seed::default() });
     let mut c = inst.admin();
     c.batch_execute(
         "DROP MATERIALIZED VIEW query_1; DROP MATERIALIZED VIEW query_2;
@@ -150,7 +149,7 @@ fn drop_finishes_what_an_interrupted_lava_migrate_left() {
     assert_eq!(before.fingerprint.diff(&after.fingerprint), Vec::<String>::new());
 
     // And the other way round: tables gone and 0023 recorded by hand, 0029 not.
-    let inst = Instance::new(Cluster::shared(), Seed { media: false, ..Seed::default() });
+    let inst = ready(Cluster::shared(), Seed { media: false, ..Seed::default() });
     let mut c = inst.admin();
     c.batch_execute(
         "INSERT INTO django_migrations (app, name, applied)
@@ -165,7 +164,7 @@ fn drop_finishes_what_an_interrupted_lava_migrate_left() {
 
 #[test]
 fn drop_refuses_when_an_admin_object_depends_on_v1_data() {
-    let inst = Instance::new(Cluster::shared(), Seed { media: false, ..Seed::default() });
+    let inst = ready(Cluster::shared(), Seed { media: false, ..Seed::default() });
     let mut c = inst.admin();
     c.batch_execute("CREATE VIEW my_bundle_report AS SELECT id, content_sha1 FROM dashboard_app_bundle")
         .unwrap();
@@ -189,4 +188,20 @@ fn drop_refuses_when_an_admin_object_depends_on_v1_data() {
     assert_eq!(before, snapshot(&inst));
     let status = stdout(&run(&inst, &["status"]));
     assert!(status.contains("job_bundles") && status.contains("blocks the drop"), "{status}");
+}
+
+#[test]
+fn drop_refuses_outside_a_maintenance_window() {
+    // The seed has jobs of every status and idle devices.
+    let inst = lava_v1_testkit::Instance::new(Cluster::shared(), Seed { media: false, ..Seed::default() });
+    let before = snapshot(&inst);
+    let out = drop_yes(&inst);
+    assert_failure(&out, 1);
+    let err = stderr(&out);
+    assert!(err.contains("not ready to remove V1 data") && err.contains("nothing was changed"), "{err}");
+    assert!(err.contains("(V1, running)") && err.contains("(idle)"), "{err}");
+    assert!(err.contains("hint: declare a maintenance window"), "{err}");
+    assert_eq!(before, snapshot(&inst));
+    inst.enter_maintenance_window();
+    assert_success(&drop_yes(&inst));
 }

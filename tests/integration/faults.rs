@@ -59,7 +59,7 @@ fn wait_for_backend_exit(inst: &Instance<'_>) {
 
 #[test]
 fn sigkill_at_every_step_changes_nothing_and_a_rerun_completes() {
-    let inst = Instance::new(Cluster::shared(), Seed { media: false, ..Seed::default() });
+    let inst = ready(Cluster::shared(), Seed { media: false, ..Seed::default() });
     let before = snapshot(&inst);
     for point in ["after-lock", "after-views", "after-column", "after-tables", "before-commit"] {
         let mut child = start_paused(&inst, point);
@@ -80,7 +80,7 @@ fn sigkill_at_every_step_changes_nothing_and_a_rerun_completes() {
 
 #[test]
 fn a_held_lock_times_out_cleanly() {
-    let inst = Instance::new(Cluster::shared(), Seed { media: false, ..Seed::default() });
+    let inst = ready(Cluster::shared(), Seed { media: false, ..Seed::default() });
     let before = snapshot(&inst);
     // Another session (say, LAVA's scheduler) reads a V1 table in an open
     // transaction.
@@ -103,7 +103,7 @@ fn a_held_lock_times_out_cleanly() {
 
 #[test]
 fn a_second_run_refuses_while_the_first_works() {
-    let inst = Instance::new(Cluster::shared(), Seed { media: false, ..Seed::default() });
+    let inst = ready(Cluster::shared(), Seed { media: false, ..Seed::default() });
     let mut first = start_paused(&inst, "after-lock");
     let out = run(&inst, &["drop", "--yes"]);
     assert_failure(&out, 1);

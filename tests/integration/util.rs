@@ -6,6 +6,13 @@ use std::process::{Command, Output};
 use lava_v1_testkit::cluster::LAVA_PASSWORD;
 use lava_v1_testkit::Instance;
 
+/// A seeded instance in the maintenance window the drop requires.
+pub(crate) fn ready(cluster: &lava_v1_testkit::Cluster, seed: lava_v1_testkit::Seed) -> Instance<'_> {
+    let inst = Instance::new(cluster, seed);
+    inst.enter_maintenance_window();
+    inst
+}
+
 /// `lava-v1` with the instance's paths as global options.
 pub(crate) fn command(inst: &Instance<'_>) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_lava-v1"));
@@ -140,4 +147,152 @@ pub(crate) fn snapshot(inst: &Instance<'_>) -> Snapshot {
         views: matviews(&mut c),
         fingerprint: lava_v1_core::fingerprint::v2(&mut c).unwrap(),
     }
+}
+
+/// Marks the seed's unfinished V1 jobs (submitted, running, canceling) as
+/// canceled, as an admin would before removing V1 jobs.
+pub(crate) fn finish_v1_jobs(client: &mut postgres::Client) {
+    client
+        .batch_execute(
+            "UPDATE lava_scheduler_app_testjob
+             SET status = 4, end_time = coalesce(end_time, submit_time + INTERVAL '40 minutes')
+             WHERE NOT is_pipeline AND status IN (0, 1, 5)",
+        )
+        .unwrap();
+}
+
+/// Every row of every table and materialized view of the public schema,
+/// as text, sorted, by relation.
+pub(crate) fn all_rows(client: &mut postgres::Client) -> std::collections::BTreeMap<String, Vec<String>> {
+    let names: Vec<String> = client
+        .query(
+            "SELECT relname::text FROM pg_class WHERE relnamespace = 'public'::regnamespace
+             AND relkind IN ('r', 'm') ORDER BY 1",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    names
+        .into_iter()
+        .map(|n| {
+            let rows: Vec<String> = client
+                .query(&format!("SELECT x::text FROM {n} x ORDER BY 1"), &[])
+                .unwrap()
+                .iter()
+                .map(|r| r.get(0))
+                .collect();
+            (n, rows)
+        })
+        .collect()
+}
+
+/// Names of the relations whose rows differ.
+pub(crate) fn differing(
+    a: &std::collections::BTreeMap<String, Vec<String>>,
+    b: &std::collections::BTreeMap<String, Vec<String>>,
+) -> Vec<String> {
+    let mut names: Vec<&String> = a.keys().chain(b.keys()).collect();
+    names.sort();
+    names.dedup();
+    names.into_iter().filter(|n| a.get(*n) != b.get(*n)).cloned().collect()
+}
+
+/// The foreign keys that point at `lava_scheduler_app_testjob`:
+/// `(table, name, definition)`.
+pub(crate) fn testjob_fks(client: &mut postgres::Client) -> Vec<(String, String, String)> {
+    client
+        .query(
+            "SELECT conrelid::regclass::text, conname::text, pg_get_constraintdef(oid) FROM pg_constraint
+             WHERE contype = 'f' AND confrelid = 'lava_scheduler_app_testjob'::regclass ORDER BY 1, 2",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect()
+}
+
+/// Starts `lava-v1 <args>` paused at the fault point `point`; returns
+/// once it is there.
+pub(crate) fn start_paused_at(inst: &Instance<'_>, args: &[&str], point: &str) -> std::process::Child {
+    use std::io::{BufRead, BufReader};
+    let mut child = command(inst)
+        .args(args)
+        .env("LAVA_V1_FAULT_PAUSE", point)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    loop {
+        match lines.next() {
+            Some(Ok(line)) => {
+                let done = line.contains(&format!("paused at {point}"));
+                seen.push(line);
+                if done {
+                    break;
+                }
+            }
+            _ => panic!("lava-v1 ended before reaching {point}: {seen:?} ({:?})", child.wait()),
+        }
+    }
+    std::thread::spawn(move || for _ in lines {});
+    child
+}
+
+/// SIGKILLs a paused run and waits until its database backend is gone.
+pub(crate) fn kill_run(inst: &Instance<'_>, mut child: std::process::Child) {
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::SIGKILL).unwrap();
+    assert!(!child.wait().unwrap().success());
+    let mut c = inst.admin();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let n: i64 = c
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND application_name = 'lava-v1'",
+                &[&inst.db_name],
+            )
+            .unwrap()
+            .get(0);
+        if n == 0 {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "the killed run's backend is still there");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// Reaches the end state of LAVA 2017.12's two V1 migrations by plain SQL
+/// (what `lava-v1 drop` does, without its maintenance-window checks), for
+/// tests that need a database past the drop.
+pub(crate) fn drop_v1_by_sql(client: &mut postgres::Client) {
+    let views: Vec<String> = client
+        .query(
+            "SELECT DISTINCT v.relname::text FROM pg_depend d
+             JOIN pg_rewrite r ON d.classid = 'pg_rewrite'::regclass AND d.objid = r.oid
+             JOIN pg_class v ON v.oid = r.ev_class
+             JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
+             WHERE d.refobjid = 'lava_scheduler_app_testjob'::regclass AND a.attname = 'results_bundle_id'",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let mut sql = String::from("BEGIN;\n");
+    for v in views {
+        sql.push_str(&format!("DROP MATERIALIZED VIEW {v};\n"));
+    }
+    sql.push_str("ALTER TABLE lava_scheduler_app_testjob DROP COLUMN results_bundle_id;\n");
+    sql.push_str(&format!("DROP TABLE {};\n", lava_v1_core::schema::V1_TABLES.join(", ")));
+    sql.push_str(
+        "INSERT INTO django_migrations (app, name, applied) VALUES
+         ('lava_scheduler_app', '0029_remove_testjob__results_bundle', TIMESTAMPTZ '2017-12-20 00:00:00+00'),
+         ('dashboard_app', '0023_drop_dashboard_models', TIMESTAMPTZ '2017-12-20 00:00:01+00');
+         COMMIT;",
+    );
+    client.batch_execute(&sql).unwrap();
 }

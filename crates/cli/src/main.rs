@@ -5,6 +5,11 @@
 //!   postinst does: LAVA 2017.12's migrations `lava_scheduler_app 0029` and
 //!   `dashboard_app 0023`, in one transaction.
 //!
+//! * `lava-v1 jobs rm --v1` deletes V1 jobs as `lava-server manage jobs rm
+//!   --v1` does, set-based in batches, then their output directories.
+//! * `lava-v1 files rm` removes the V1 media directories once the V1 tables
+//!   are gone.
+//!
 //! Data goes to stdout; logs and errors go to stderr.
 
 use std::io::Write;
@@ -20,6 +25,8 @@ use lava_v1_core::{detect, Error};
 
 mod admin;
 mod hold;
+mod maintenance;
+mod removal;
 mod render;
 
 /// Find and remove LAVA V1 test data (lava-server 2017.12 upgrade).
@@ -69,6 +76,16 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// V1 test jobs: `jobs rm --v1` deletes them (rows and output directories).
+    Jobs {
+        #[command(subcommand)]
+        command: removal::JobsCommand,
+    },
+    /// V1 files: `files rm` removes the V1 media directories once the V1 tables are gone.
+    Files {
+        #[command(subcommand)]
+        command: removal::FilesCommand,
+    },
     /// Back up the V1 data (pg_dump archive, V1 job rows, V1 media), verified, mode 0600.
     Backup(admin::BackupArgs),
     /// Restore a backup into an instance without V1 data (an archive instance kept on 2017.10).
@@ -79,6 +96,8 @@ enum Command {
     Hold,
     /// Undo `hold`.
     Unhold,
+    /// Replace LAVA's Apache site with a holding page (HTTP 503) during the upgrade, and back.
+    Maintenance(maintenance::MaintenanceArgs),
 }
 
 fn main() -> ExitCode {
@@ -124,7 +143,8 @@ fn run(paths: &Paths, command: Command) -> Result<ExitCode, Error> {
             }
             let state = StateDir::new(&paths.state_dir);
             let _lock = state.lock()?;
-            let options = DropOptions { lock_timeout: Duration::from_secs(lock_timeout) };
+            let options =
+                DropOptions { lock_timeout: Duration::from_secs(lock_timeout), ..DropOptions::default() };
             state.journal("drop: started (lava-v1 drop --yes)")?;
             let outcome = match lava_v1_core::drop::run(paths, &options) {
                 Ok(o) => o,
@@ -144,10 +164,13 @@ fn run(paths: &Paths, command: Command) -> Result<ExitCode, Error> {
                 DropOutcome::AlreadyDone | DropOutcome::Dropped(_) => ExitCode::SUCCESS,
             })
         }
+        Command::Jobs { command } => removal::jobs(paths, command),
+        Command::Files { command } => removal::files(paths, command),
         Command::Backup(args) => admin::backup(paths, args),
         Command::Restore(args) => admin::restore(paths, args),
         Command::Report(args) => admin::report(paths, args),
         Command::Hold => Ok(admin::hold(true)),
         Command::Unhold => Ok(admin::hold(false)),
+        Command::Maintenance(args) => maintenance::run(paths, args),
     }
 }

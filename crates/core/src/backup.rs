@@ -173,8 +173,21 @@ pub fn backup(paths: &Paths, options: &BackupOptions) -> Result<Backup> {
 
     let base = &options.dir;
     fs::DirBuilder::new().recursive(true).mode(0o700).create(base).map_err(io_err(base))?;
-    let dir = base.join(format!("lava-v1-{}", state::utc_now().replace([':', '-'], "")));
-    fs::DirBuilder::new().mode(0o700).create(&dir).map_err(io_err(&dir))?;
+    let stamp = format!("lava-v1-{}", state::utc_now().replace([':', '-'], ""));
+    // A second backup within the same second (a rerun after a kill) gets
+    // its own name; nothing is ever written into an existing directory.
+    let mut dir = base.join(&stamp);
+    let mut n = 1;
+    loop {
+        match fs::DirBuilder::new().mode(0o700).create(&dir) {
+            Ok(()) => break,
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && n < 1000 => {
+                n += 1;
+                dir = base.join(format!("{stamp}-{n}"));
+            }
+            Err(e) => return Err(io_err(&dir)(e)),
+        }
+    }
     log::info!("writing the V1 backup to {}", dir.display());
     let result = write_backup(&mut tx, &db, &dir, &state, &media_root, &v1_media, options);
     if result.is_err() {

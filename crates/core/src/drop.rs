@@ -39,11 +39,14 @@ pub struct DropOptions {
     /// How long to wait for each lock before giving up with
     /// [`Error::LockTimeout`].
     pub lock_timeout: Duration,
+    /// Refuse unless the instance is in a maintenance window and the role
+    /// has the rights the drop needs ([`crate::preflight`]).
+    pub preflight: bool,
 }
 
 impl Default for DropOptions {
     fn default() -> Self {
-        DropOptions { lock_timeout: Duration::from_secs(10) }
+        DropOptions { lock_timeout: Duration::from_secs(10), preflight: true }
     }
 }
 
@@ -102,25 +105,36 @@ pub fn drop_v1(client: &mut postgres::Client, target: &str, options: &DropOption
         .query_one("SELECT to_regclass('django_migrations') IS NOT NULL", &[])
         .map_err(err("looking for django_migrations"))?
         .get(0);
-    if has_migrations {
-        tx.batch_execute("LOCK TABLE django_migrations IN SHARE ROW EXCLUSIVE MODE")
-            .map_err(err("locking django_migrations"))?;
-    }
+    // What the database is, and the rights, before taking any lock:
+    // without the rights the locks below fail with a bare "permission
+    // denied".  (All of it is checked again once the tables are locked.)
     let before = detect::inspect(&mut tx, target, false)?;
-    if !before.missing_prerequisites.is_empty() && before.state != detect::V1State::Removed {
-        let names: Vec<String> =
-            before.missing_prerequisites.iter().map(|m| format!("{} {}", m.app, m.name)).collect();
-        return Err(Error::TooOld { found: format!("not recorded: {}", names.join(", ")) });
-    }
+    check_version(&before)?;
     if !before.drop_pending() {
         log::info!("the V1 data is already removed; nothing to do");
         return Ok(DropOutcome::AlreadyDone);
     }
+    if options.preflight {
+        crate::preflight::check(&mut tx)?.enforce()?;
+    }
+    if has_migrations {
+        // Nobody may record a migration while we work.
+        tx.batch_execute("LOCK TABLE django_migrations IN SHARE ROW EXCLUSIVE MODE")
+            .map_err(err("locking django_migrations"))?;
+    }
     lock_tables(&mut tx, &before).map_err(err("locking LAVA's tables"))?;
     // Look again now that nobody else can change what we look at.
     let state = detect::inspect(&mut tx, target, false)?;
+    if !state.drop_pending() {
+        log::info!("the V1 data was removed meanwhile; nothing to do");
+        return Ok(DropOutcome::AlreadyDone);
+    }
     if !state.blockers.is_empty() {
         return Err(Error::Blocked { objects: state.blockers.join("; ") });
+    }
+    if options.preflight {
+        // With the job table locked, no job can start while we look.
+        crate::preflight::check(&mut tx)?.enforce()?;
     }
     fault::point("after-lock");
 
@@ -167,6 +181,16 @@ pub fn drop_v1(client: &mut postgres::Client, target: &str, options: &DropOption
     tx.commit().map_err(err("committing the drop"))?;
     summary.elapsed_ms = started.elapsed().as_millis();
     Ok(DropOutcome::Dropped(summary))
+}
+
+/// A drop needs a 2017.10 database (or one already past the drop).
+fn check_version(state: &DbState) -> Result<()> {
+    if !state.missing_prerequisites.is_empty() && state.state != detect::V1State::Removed {
+        let names: Vec<String> =
+            state.missing_prerequisites.iter().map(|m| format!("{} {}", m.app, m.name)).collect();
+        return Err(Error::TooOld { found: format!("not recorded: {}", names.join(", ")) });
+    }
+    Ok(())
 }
 
 fn lock_tables(tx: &mut postgres::Transaction<'_>, state: &DbState) -> Result<(), postgres::Error> {

@@ -229,9 +229,77 @@ pub enum Error {
         problems: String,
     },
 
+    /// The database session was cut short; the transaction did not commit.
+    #[error("{doing} was interrupted: {why}; {}\n\nhint: find out what stopped it (statement_timeout settings, another administrator, the server log), then run the same command again: it finishes the job either way", if doing.starts_with("committing") { "the commit may or may not have happened (`lava-v1 status` tells)" } else { "the transaction was rolled back and nothing was changed" })]
+    Interrupted {
+        /// What we were doing.
+        doing: String,
+        /// What happened, in words.
+        why: String,
+        /// The driver's error.
+        #[source]
+        source: postgres::Error,
+    },
+
     /// A refusal that needs the admin's explicit consent.
     #[error("{0}")]
     Refused(String),
+
+    /// An Apache configuration file, link or the holding page could not be
+    /// read or changed.
+    #[error("cannot {doing} `{}`", path.display())]
+    ApacheFile {
+        /// What we were doing.
+        doing: &'static str,
+        /// The path.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// Apache's control program could not be run.
+    #[error(
+        "cannot run `{command}`\n\nhint: install apache2, or name Apache's control program with --apachectl"
+    )]
+    ApacheCommand {
+        /// The command line.
+        command: String,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// `apachectl configtest` failed; every change was undone.
+    #[error("`{command}` fails {stage}; nothing was changed:\n{output}\n\nhint: {hint}")]
+    ApacheConfigTest {
+        /// The command line.
+        command: String,
+        /// When: before switching, or with the new configuration in place.
+        stage: &'static str,
+        /// What it printed.
+        output: String,
+        /// What to do.
+        hint: String,
+    },
+
+    /// Reloading Apache failed; every change was undone.
+    #[error("`{command}` failed, so the change was undone:\n{output}\n\nhint: check Apache's error log, then run the same command again")]
+    ApacheReload {
+        /// The command line.
+        command: String,
+        /// What it printed.
+        output: String,
+    },
+
+    /// The holding page cannot be switched safely; nothing was changed.
+    #[error("{reason}\n\nhint: {hint}")]
+    Maintenance {
+        /// What is wrong.
+        reason: String,
+        /// What to do.
+        hint: String,
+    },
 }
 
 /// The core's result type.
@@ -246,6 +314,30 @@ impl Error {
             if *code == SqlState::LOCK_NOT_AVAILABLE {
                 return Error::LockTimeout { timeout: lock_timeout.to_owned() };
             }
+            if *code == SqlState::QUERY_CANCELED {
+                return Error::Interrupted {
+                    doing: doing.into(),
+                    why: "the statement was canceled (a statement_timeout, or an administrator)".into(),
+                    source,
+                };
+            }
+            if [SqlState::ADMIN_SHUTDOWN, SqlState::CRASH_SHUTDOWN, SqlState::CANNOT_CONNECT_NOW]
+                .contains(code)
+            {
+                return Error::Interrupted {
+                    doing: doing.into(),
+                    why: "the server ended the session (terminated by an administrator, or shutting down)"
+                        .into(),
+                    source,
+                };
+            }
+        }
+        if source.is_closed() {
+            return Error::Interrupted {
+                doing: doing.into(),
+                why: "the connection to the server was lost".into(),
+                source,
+            };
         }
         Error::Db { doing: doing.into(), source }
     }

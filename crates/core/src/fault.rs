@@ -2,20 +2,35 @@
 //!
 //! When the environment variable `LAVA_V1_FAULT_PAUSE` names a point, the
 //! run logs `fault injection: paused at <point>` (on stderr, at warn level)
-//! and then sleeps until it is killed.  Tests use it to SIGKILL a drop at
-//! a precise step and prove that nothing was changed.  Without the
-//! variable every point is a no-op.
+//! and waits there: until it is killed, or, when `LAVA_V1_FAULT_RESUME`
+//! names a file, until that file exists.  Tests use it to SIGKILL a run at
+//! a precise step, or to break the database under it and let it go on, and
+//! prove that nothing was changed.  Without the variable every point is a
+//! no-op.
+
+use std::path::PathBuf;
+use std::time::Duration;
 
 /// The environment variable that selects a pause point.
 pub const PAUSE_VAR: &str = "LAVA_V1_FAULT_PAUSE";
+/// The environment variable naming the file whose creation resumes a pause.
+pub const RESUME_VAR: &str = "LAVA_V1_FAULT_RESUME";
 
-/// Pauses forever if `point` is the selected injection point.
+/// Pauses if `point` is the selected injection point.
 pub fn point(point: &str) {
     match std::env::var(PAUSE_VAR) {
         Ok(selected) if selected == point => {
             log::warn!("fault injection: paused at {point}");
+            let resume = std::env::var_os(RESUME_VAR).map(PathBuf::from);
             loop {
-                std::thread::sleep(std::time::Duration::from_secs(3600));
+                match &resume {
+                    Some(file) if file.exists() => {
+                        log::warn!("fault injection: resumed at {point}");
+                        return;
+                    }
+                    Some(_) => std::thread::sleep(Duration::from_millis(20)),
+                    None => std::thread::sleep(Duration::from_secs(3600)),
+                }
             }
         }
         _ => {}

@@ -19,6 +19,8 @@
 //! * [`jobs`] removes V1 `TestJob` rows the way `lava-server manage jobs rm
 //!   --v1` does, set-based and in batches, then their output directories.
 //! * [`files`] removes the V1 media directories once the tables are gone.
+//! * [`maintenance`] swaps LAVA's Apache site for a holding page (HTTP 503)
+//!   during the upgrade, and back.
 //! * [`remove`] is the safe remover both use: descriptor-relative, never
 //!   following a link, never leaving the media root's file system.
 //!
@@ -32,9 +34,13 @@ pub mod detect;
 pub mod drop;
 mod error;
 pub mod fault;
+pub mod files;
 pub mod fingerprint;
+pub mod jobs;
+pub mod maintenance;
 pub mod media;
 pub mod preflight;
+pub mod remove;
 pub mod report;
 pub mod schema;
 pub mod state;

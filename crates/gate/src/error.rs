@@ -13,6 +13,15 @@ pub enum Error {
     /// From dpkg plumbing (argument parsing, versions).
     #[error(transparent)]
     Maintscript(#[from] lava_v1_maintscript::Error),
+    /// A helper program (dpkg-maintscript-helper) could not be run or
+    /// failed.
+    #[error("{command}: {detail}")]
+    Helper {
+        /// What was run.
+        command: String,
+        /// How it failed.
+        detail: String,
+    },
 }
 
 /// The gate's result type.

@@ -18,8 +18,13 @@
 //!   noninteractive run keeps aborting until someone preseeds `true`.
 //!   (LAVA's preinst ran `db_reset`, which put the value back to its
 //!   default `true`: a preseeded "no" protected one attempt only.)
-//! * `config` only asks ([`config`]); it never acts, and running it three
-//!   times in one upgrade changes nothing.
+//! * The `preinst` checks for V1 data ([`presence`]); when it finds some,
+//!   it starts the debconf frontend with what it found in
+//!   [`preinst::FOUND_ENV`], so that the `config` script the frontend runs
+//!   first (a shell script, `debian/lava-server.config`: it may run before
+//!   anything is unpacked and cannot look at the database) asks the
+//!   question.  `config` never acts, and running it three times in one
+//!   upgrade changes nothing.
 //! * `preinst upgrade` aborts the upgrade on anything but `true`, leaving
 //!   the old version installed and running, and tells the admin exactly how
 //!   to hold the package or preseed the answer; on `true` it records the
@@ -28,6 +33,10 @@
 //!   of debconf, and runs the core drop: one transaction, so a failure
 //!   leaves the package half-configured with nothing lost, and
 //!   `dpkg --configure -a` resumes ([`postinst`]).
+//! * Once the gate lets an upgrade go on, the preinst also makes the
+//!   preinst step of removing the obsolete `/etc/init.d/lava-*` conffiles
+//!   (`dpkg-maintscript-helper rm_conffile`, [`conffiles`]): the compiled
+//!   preinst has no `#DEBHELPER#` token for debhelper to fill in.
 //!
 //! Every decision and step goes to the journal in the state directory,
 //! never with a password.  The library never prints: each entry point
@@ -40,7 +49,7 @@ use lava_v1_core::config::Paths;
 use lava_v1_core::state::StateDir;
 use lava_v1_maintscript::Root;
 
-pub mod config;
+pub mod conffiles;
 pub mod decision;
 mod error;
 pub mod messages;

@@ -16,6 +16,7 @@
 use lava_v1_core::backup::{self, BackupOptions, DEFAULT_BACKUP_DIR};
 use lava_v1_core::detect;
 use lava_v1_core::drop::{self, DropOptions, DropOutcome};
+use lava_v1_core::maintenance;
 use lava_v1_maintscript::{upgrade_from_before, PostinstAction, V1_REMOVAL_RELEASE};
 
 use crate::decision::{Answer, Decision};
@@ -47,7 +48,9 @@ pub fn run(ctx: &Context, action: &PostinstAction, options: &DropOptions) -> Res
     let fail = |ctx: &Context, e: &dyn std::error::Error| {
         let text = one_line(e);
         ctx.journal(&format!("postinst: configure {old}: FAILED, nothing removed: {text}"));
-        Verdict::fail(messages::drop_failed(&format!("{e}"), &journal_path))
+        let mut message = messages::drop_failed(&format!("{e}"), &journal_path);
+        message.push_str(&hold_the_site(ctx));
+        Verdict::fail(message)
     };
 
     match decision.as_ref().map(|d| d.answer) {
@@ -131,6 +134,37 @@ pub fn run(ctx: &Context, action: &PostinstAction, options: &DropOptions) -> Res
         }
     }
     Ok(if notes.is_empty() { Verdict::ok() } else { Verdict::ok_with(notes.join("\n") + "\n") })
+}
+
+/// The upstream page: when the upgrade fails, cut all access to the
+/// instance at once.  If LAVA's Apache site is enabled, the holding page
+/// replaces it (and stays until the admin turns it off).
+fn hold_the_site(ctx: &Context) -> String {
+    let defaults = maintenance::Options::default();
+    let options = maintenance::Options {
+        apache_root: ctx.root.path(&defaults.apache_root),
+        page_dir: ctx.root.path(&defaults.page_dir),
+        state_dir: ctx.paths.state_dir.clone(),
+        ..defaults
+    };
+    match maintenance::enable_if_site_enabled(&options) {
+        Ok(None) => String::new(),
+        Ok(Some(_)) => {
+            ctx.journal("postinst: the holding page replaces the lava-server Apache site");
+            "lava-server: To keep users out while this is fixed, the lava-server Apache site now answers\n\
+             lava-server: every request with a holding page (HTTP 503). Once the upgrade has completed, run:\n\
+             \x20   lava-v1 maintenance off\n"
+                .to_owned()
+        }
+        Err(e) => {
+            ctx.journal(&format!("postinst: could not switch the holding page on: {}", one_line(&e)));
+            format!(
+                "lava-server: warning: the holding page could not replace the Apache site ({}).\n\
+                 lava-server: Cut access to this instance yourself until the upgrade has completed.\n",
+                one_line(&e)
+            )
+        }
+    }
 }
 
 fn pending(ctx: &Context) -> lava_v1_core::Result<bool> {

@@ -17,6 +17,13 @@ use crate::decision::{Answer, Decision};
 use crate::presence::{self, Presence};
 use crate::{messages, Context, Result, Verdict, PACKAGE_VERSION, QUESTION};
 
+/// The environment variable that tells the `config` script (a shell
+/// script, `debian/lava-server.config`) that V1 data was found, and what:
+/// the question's `${details}`.  The preinst sets it before it starts the
+/// debconf frontend, which runs `config` first; the config script cannot
+/// look at the database itself (it may run before anything is unpacked).
+pub const FOUND_ENV: &str = "LAVA_SERVER_V1_FOUND";
+
 /// Does this call need a decision at all?  (Decides whether to start a
 /// debconf frontend.)
 pub fn gated(action: &PreinstAction) -> Result<Option<(Version, Option<Version>)>> {

@@ -17,6 +17,7 @@ use lava_v1_testkit::cluster::LAVA_PASSWORD;
 use lava_v1_testkit::{Cluster, Instance, Seed};
 
 const TEMPLATES: &str = include_str!("../../../debian/lava-server.templates");
+const CONFIG: &str = include_str!("../../../debian/lava-server.config");
 const OLD: &str = "2017.10-1";
 const NEW: &str = "2017.12-1";
 
@@ -35,6 +36,7 @@ const SCRUB: &[&str] = &[
     "DPKG_FRONTEND_LOCKED",
     "DEBCONF_DEBUG",
     "RUST_LOG",
+    lava_v1_gate::preinst::FOUND_ENV,
 ];
 
 struct Scenario<'c> {
@@ -63,12 +65,19 @@ impl<'c> Scenario<'c> {
         let tmpci = dir.path().join("tmp.ci");
         std::fs::create_dir_all(&tmpci).unwrap();
         for (script, bin) in [
-            ("config", env!("CARGO_BIN_EXE_lava-server-config")),
             ("preinst", env!("CARGO_BIN_EXE_lava-server-preinst")),
             ("postinst", env!("CARGO_BIN_EXE_lava-server-postinst")),
         ] {
             std::fs::copy(bin, tmpci.join(script)).unwrap();
         }
+        // The package's config is a shell script (debhelper fills in
+        // nothing at its token).
+        std::fs::write(tmpci.join("config"), CONFIG.replace("#DEBHELPER#\n", "")).unwrap();
+        std::fs::set_permissions(
+            tmpci.join("config"),
+            <std::fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(0o755),
+        )
+        .unwrap();
         // What po2debconf makes of the template without translations.
         std::fs::write(tmpci.join("templates"), TEMPLATES.replace("_Description:", "Description:")).unwrap();
 
@@ -133,9 +142,15 @@ impl<'c> Scenario<'c> {
 
     /// Runs a maintainer script as dpkg would (no frontend running yet).
     fn script(&self, script: &str, args: &[&str], frontend: &str) -> Output {
+        self.script_env(script, args, frontend, &[])
+    }
+
+    /// [`Scenario::script`] with more environment variables.
+    fn script_env(&self, script: &str, args: &[&str], frontend: &str, env: &[(&str, &str)]) -> Output {
         let mut cmd = Command::new(self.tmpci().join(script));
         self.env(&mut cmd);
         cmd.args(args).env("DEBIAN_FRONTEND", frontend).env("DPKG_MAINTSCRIPT_NAME", script);
+        cmd.envs(env.iter().copied());
         let out = cmd.stdin(Stdio::null()).output().unwrap();
         check_no_secret(&out);
         out
@@ -393,12 +408,30 @@ fn fresh_install_and_upgrade_from_2017_12_are_never_asked() {
 }
 
 #[test]
-fn config_only_asks_and_is_idempotent() {
+fn config_asks_only_what_the_preinst_found_and_is_idempotent() {
     let s = Scenario::new(Cluster::shared(), seeded());
-    s.preseed("true");
     let before = s.fingerprint();
+    let debug = [("DEBCONF_DEBUG", "developer")];
+    // As dpkg-preconfigure, the postinst or dpkg-reconfigure run it:
+    // nothing to ask (it cannot look at the database itself).
+    let out = s.script_env("config", &["configure", OLD], "noninteractive", &debug);
+    assert_code(&out, 0);
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("INPUT"), "{}", text(&out));
+    // As the frontend the preinst started runs it: asks, with the details.
+    let found = [
+        ("DEBCONF_DEBUG", "developer"),
+        (lava_v1_gate::preinst::FOUND_ENV, "Found: 45 V1 tables holding 9 rows."),
+    ];
+    s.preseed("true");
     for _ in 0..3 {
-        assert_code(&s.script("config", &["configure", OLD], "noninteractive"), 0);
+        let out = s.script_env("config", &["configure", OLD], "noninteractive", &found);
+        assert_code(&out, 0);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("INPUT high lava-server/removev1"), "{err}");
+        assert!(
+            err.contains("SUBST lava-server/removev1 details Found: 45 V1 tables holding 9 rows."),
+            "{err}"
+        );
     }
     assert_eq!(s.question(), (Some("true".into()), true));
     assert_eq!(s.decision(), None, "config never records or acts");
@@ -510,4 +543,43 @@ fn postinst_refuses_outside_a_maintenance_window() {
     assert_eq!(s.v1_tables(), 45);
     assert_eq!(before.diff(&s.fingerprint()), Vec::<String>::new());
     assert!(!s.root().join("var/backups/lava-server").exists(), "no backup before the preflight passes");
+}
+
+#[test]
+fn a_failed_postinst_puts_up_the_holding_page_until_the_admin_removes_it() {
+    use lava_v1_core::maintenance;
+    use lava_v1_testkit::apache::{self, Apache};
+
+    let s = Scenario::new(Cluster::shared(), seeded());
+    let a = Apache::start();
+    assert_eq!(a.get("/").status, 200);
+    // The instance's Apache configuration, as seen under DPKG_ROOT.
+    std::fs::create_dir_all(s.root().join("etc")).unwrap();
+    std::os::unix::fs::symlink(a.root(), s.root().join("etc/apache2")).unwrap();
+    s.preseed("true");
+    assert_code(&s.script("preinst", &["upgrade", OLD, NEW], "noninteractive"), 0);
+    // The drop fails: a job started running after the window was declared.
+    s.inst.admin().batch_execute("UPDATE lava_scheduler_app_testjob SET status = 1 WHERE id = 7").unwrap();
+    let out = s.script("postinst", &["configure", OLD], "noninteractive");
+    assert_code(&out, 1);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("holding page (HTTP 503)") && err.contains("lava-v1 maintenance off"), "{err}");
+    let page = a.wait_for("/scheduler/", 503);
+    assert!(page.header("retry-after").is_some(), "{:?}", page.headers);
+    assert!(s.journal().contains("holding page replaces"));
+
+    // Fixed; the rerun completes and leaves the page up for the admin.
+    s.inst.enter_maintenance_window();
+    assert_code(&s.script("postinst", &["configure", OLD], "noninteractive"), 0);
+    assert_eq!(s.v1_tables(), 0);
+    assert_eq!(a.get("/").status, 503);
+    let options = maintenance::Options {
+        apache_root: s.root().join("etc/apache2"),
+        apachectl: apache::apachectl(),
+        page_dir: s.root().join("var/lib/lava-server/maintenance"),
+        state_dir: s.state(),
+        ..maintenance::Options::default()
+    };
+    maintenance::off(&options).unwrap();
+    assert_eq!(a.wait_for("/", 200).status, 200);
 }

@@ -17,6 +17,13 @@ pub const SCHEMA_SQL: &str = include_str!("../fixtures/lava-2017.10.sql");
 /// The deterministic data generator (`pg_temp.lava_seed(scale)`).
 pub const SEED_SQL: &str = include_str!("../fixtures/seed.sql");
 
+/// What [`Instance::enter_maintenance_window`] runs.
+pub const MAINTENANCE_WINDOW_SQL: &str = "UPDATE lava_scheduler_app_testjob
+    SET status = 4, end_time = coalesce(end_time, submit_time + INTERVAL '1 hour')
+  WHERE status IN (0, 1, 5);
+ UPDATE lava_scheduler_app_device SET status = 0, current_job_id = NULL
+  WHERE status NOT IN (0, 4)";
+
 /// What to put into a new instance.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Seed {
@@ -133,15 +140,7 @@ impl<'c> Instance<'c> {
     /// for before the upgrade: every unfinished job canceled, every device
     /// not retired taken offline.  (The seed has jobs of every status.)
     pub fn enter_maintenance_window(&self) {
-        self.admin()
-            .batch_execute(
-                "UPDATE lava_scheduler_app_testjob
-                    SET status = 4, end_time = coalesce(end_time, submit_time + INTERVAL '1 hour')
-                  WHERE status IN (0, 1, 5);
-                 UPDATE lava_scheduler_app_device SET status = 0, current_job_id = NULL
-                  WHERE status NOT IN (0, 4)",
-            )
-            .expect("enter the maintenance window");
+        self.admin().batch_execute(MAINTENANCE_WINDOW_SQL).expect("enter the maintenance window");
     }
 
     /// The media root.

@@ -1,10 +1,12 @@
-//! Test support for the V1 removal: throwaway PostgreSQL clusters
+//! Test support for the V1 removal: a private Apache ([`apache`]), throwaway PostgreSQL clusters
 //! ([`cluster`]) and seeded LAVA 2017.10 instances ([`instance`]).
 //!
 //! Test code: it panics with a clear message instead of returning errors.
 #![allow(clippy::print_stderr, clippy::print_stdout)]
 
+pub mod apache;
 pub mod cluster;
+pub mod hostile;
 pub mod instance;
 
 pub use cluster::Cluster;

@@ -63,6 +63,7 @@ fn main() {
         admin.batch_execute(&format!("CREATE DATABASE {template} OWNER {LAVA_ROLE}")).unwrap();
         let seeded = Instant::now();
         load(&cluster, &template, &Seed { scale, media: false, django110_names: false });
+        cluster.client(&template).batch_execute(lava_v1_testkit::instance::MAINTENANCE_WINDOW_SQL).unwrap();
         eprintln!("seeded scale {scale} in {:.1} s", seeded.elapsed().as_secs_f64());
         let (mut ours, mut base) = (Vec::new(), Vec::new());
         for run in 0..runs {

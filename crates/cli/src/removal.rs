@@ -1,0 +1,338 @@
+//! `lava-v1 jobs rm --v1` and `lava-v1 files rm`: arguments, progress and
+//! the final report.  The work is the core's ([`lava_v1_core::jobs`],
+//! [`lava_v1_core::files`]).
+
+use std::fmt::Write as _;
+use std::io::{IsTerminal, Write as _};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use clap::{Args, Subcommand};
+use lava_v1_core::config::Paths;
+use lava_v1_core::files::FilesRmReport;
+use lava_v1_core::jobs::{self, JobsRmOptions, JobsRmReport, Progress, DEFAULT_BATCH_SIZE};
+use lava_v1_core::remove::{Failure, Tally};
+use lava_v1_core::state::StateDir;
+use lava_v1_core::Error;
+
+use crate::render::{bytes, refusal, thousands};
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum JobsCommand {
+    /// Delete V1 test jobs and everything that depends on them, as
+    /// `lava-server manage jobs rm --v1` does, then their output directories.
+    Rm(JobsRmArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct JobsRmArgs {
+    /// Select V1 jobs (required: this tool removes nothing else).
+    #[arg(long)]
+    v1: bool,
+    /// Only jobs that ended more than this long ago: <N>h or <N>d.  Jobs
+    /// that never ended are not selected.
+    #[arg(long, value_name = "AGE")]
+    older_than: Option<String>,
+    /// Count rows, directories and bytes, and list the directories;
+    /// change nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+    /// Jobs per transaction.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_BATCH_SIZE, value_parser = clap::value_parser!(u32).range(1..))]
+    batch_size: u32,
+    /// Seconds to wait for each table lock before giving up.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10)]
+    lock_timeout: u64,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum FilesCommand {
+    /// Remove the V1 directories under the media root (bundles,
+    /// compressed-bundles, attachments, testdef), once the V1 tables are gone.
+    Rm {
+        /// Count files and bytes; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Shows progress: a bar on a terminal, a log line now and then otherwise.
+struct Shower {
+    bar: Option<indicatif::ProgressBar>,
+    started: Instant,
+    last_line: Instant,
+    human_dry_run: bool,
+}
+
+impl Shower {
+    fn new(human_dry_run: bool) -> Shower {
+        Shower { bar: None, started: Instant::now(), last_line: Instant::now(), human_dry_run }
+    }
+
+    fn show(&mut self, p: Progress<'_>, planned: &mut Vec<jobs::PlannedDir>) {
+        match p {
+            Progress::Started { total } => {
+                log::info!("{} V1 jobs selected", thousands(total as i64));
+                if std::io::stderr().is_terminal() && total > 0 && !self.human_dry_run {
+                    let bar = indicatif::ProgressBar::new(total);
+                    bar.set_style(
+                        indicatif::ProgressStyle::with_template(
+                            "{elapsed_precise} [{bar:40}] {pos}/{len} jobs ({per_sec}, {eta} left)",
+                        )
+                        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+                        .progress_chars("=> "),
+                    );
+                    self.bar = Some(bar);
+                }
+            }
+            Progress::Recovering { jobs } => {
+                log::info!(
+                    "finishing an interrupted run: removing the directories of {jobs} jobs it deleted"
+                );
+            }
+            Progress::Batch { done, total } => {
+                if let Some(bar) = &self.bar {
+                    bar.set_position(done);
+                } else if self.last_line.elapsed() >= Duration::from_secs(5) || done == total {
+                    self.last_line = Instant::now();
+                    let secs = self.started.elapsed().as_secs_f64().max(0.001);
+                    log::info!(
+                        "{} of {} V1 jobs removed ({:.0} jobs/s)",
+                        thousands(done as i64),
+                        thousands(total as i64),
+                        done as f64 / secs
+                    );
+                }
+            }
+            Progress::Planned(dir) => {
+                if self.human_dry_run {
+                    let _ = writeln!(
+                        std::io::stdout().lock(),
+                        "* job {}: {} ({} files, {})",
+                        dir.job,
+                        dir.path,
+                        thousands(dir.tally.files as i64),
+                        bytes(dir.tally.bytes)
+                    );
+                } else {
+                    planned.push(dir.clone());
+                }
+            }
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+pub(crate) fn jobs(paths: &Paths, command: JobsCommand) -> Result<ExitCode, Error> {
+    let JobsCommand::Rm(args) = command;
+    if !args.v1 {
+        refusal(
+            "`jobs rm` needs `--v1`: this tool removes V1 jobs only",
+            "run `lava-v1 jobs rm --v1 --dry-run` to see what would go",
+        );
+        return Ok(ExitCode::from(2));
+    }
+    let options = JobsRmOptions {
+        older_than: args.older_than.as_deref().map(jobs::parse_age).transpose()?,
+        dry_run: args.dry_run,
+        batch_size: args.batch_size,
+        lock_timeout: Duration::from_secs(args.lock_timeout),
+    };
+    let state = StateDir::new(&paths.state_dir);
+    let _lock = state.lock()?;
+    let what = format!(
+        "jobs rm --v1{}{}",
+        args.older_than.as_deref().map(|a| format!(" --older-than {a}")).unwrap_or_default(),
+        if args.dry_run { " --dry-run" } else { "" }
+    );
+    if !args.dry_run {
+        state.journal(&format!("{what}: started"))?;
+    }
+    let mut shower = Shower::new(args.dry_run && !args.json);
+    let mut planned = Vec::new();
+    let result = jobs::run(paths, &state, &options, &mut |p| shower.show(p, &mut planned));
+    shower.finish();
+    let mut report = match result {
+        Ok(r) => r,
+        Err(e) => {
+            if !args.dry_run {
+                let _ = state.journal(&format!("{what}: FAILED: {e}"));
+            }
+            return Err(e);
+        }
+    };
+    if !args.dry_run {
+        state.journal(&format!(
+            "{what}: done: {} jobs removed in {} batches, {} output directories, {} files, {} bytes freed, {} left",
+            report.jobs_removed,
+            report.batches,
+            report.output_dirs.found,
+            report.output_dirs.freed.files,
+            report.output_dirs.freed.bytes,
+            report.left.len() as u64 + report.left_unlisted
+        ))?;
+    }
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        report.planned = planned;
+        let text = serde_json::to_string_pretty(&report).expect("report serialises");
+        let _ = writeln!(out, "{text}");
+    } else {
+        let _ = out.write_all(jobs_report(&report).as_bytes());
+    }
+    Ok(left_exit(report.complete(), report.left.len() as u64 + report.left_unlisted))
+}
+
+pub(crate) fn files(paths: &Paths, command: FilesCommand) -> Result<ExitCode, Error> {
+    let FilesCommand::Rm { dry_run, json } = command;
+    let state = StateDir::new(&paths.state_dir);
+    let _lock = state.lock()?;
+    if !dry_run {
+        state.journal("files rm: started")?;
+    }
+    let report = match lava_v1_core::files::run(paths, dry_run) {
+        Ok(r) => r,
+        Err(e) => {
+            if !dry_run {
+                let _ = state.journal(&format!("files rm: FAILED: {e}"));
+            }
+            return Err(e);
+        }
+    };
+    if !dry_run {
+        state.journal(&format!(
+            "files rm: done: {} files, {} bytes freed, {} left",
+            report.freed.files,
+            report.freed.bytes,
+            report.left.len() as u64 + report.left_unlisted
+        ))?;
+    }
+    let mut out = std::io::stdout().lock();
+    if json {
+        let text = serde_json::to_string_pretty(&report).expect("report serialises");
+        let _ = writeln!(out, "{text}");
+    } else {
+        let _ = out.write_all(files_report(&report).as_bytes());
+    }
+    Ok(left_exit(report.complete(), report.left.len() as u64 + report.left_unlisted))
+}
+
+fn left_exit(complete: bool, left: u64) -> ExitCode {
+    if complete {
+        return ExitCode::SUCCESS;
+    }
+    let _ = writeln!(
+        std::io::stderr().lock(),
+        "lava-v1: error: {} paths could not be removed (listed in the report); everything else was\n\n\
+         hint: deal with the reasons given, then run the same command again: it removes only what is left",
+        thousands(left as i64)
+    );
+    ExitCode::FAILURE
+}
+
+fn tally(t: &Tally) -> String {
+    let mut s = format!("{} files", thousands(t.files as i64));
+    if t.symlinks > 0 {
+        let _ = write!(s, ", {} symbolic links (unlinked, not followed)", thousands(t.symlinks as i64));
+    }
+    let _ = write!(s, ", {} directories, {}", thousands(t.dirs as i64), bytes(t.bytes));
+    s
+}
+
+fn left(s: &mut String, items: &[Failure], more: u64) {
+    if items.is_empty() && more == 0 {
+        return;
+    }
+    let _ = writeln!(s, "\nLeft in place:");
+    for f in items {
+        let _ = writeln!(s, "  {}: {}", f.path, f.reason);
+    }
+    if more > 0 {
+        let _ = writeln!(s, "  … and {} more (see the log)", thousands(more as i64));
+    }
+}
+
+/// The human-readable report of `jobs rm`.
+pub(crate) fn jobs_report(r: &JobsRmReport) -> String {
+    let mut s = String::new();
+    let secs = r.elapsed_ms as f64 / 1000.0;
+    if r.dry_run {
+        let _ = writeln!(s, "Dry run: nothing was changed.");
+        let _ = writeln!(s, "V1 jobs that would be removed: {}", thousands(r.jobs_selected as i64));
+    } else {
+        let _ = writeln!(
+            s,
+            "V1 jobs removed: {} of {} selected, in {} transactions ({secs:.1} s)",
+            thousands(r.jobs_removed as i64),
+            thousands(r.jobs_selected as i64),
+            r.batches
+        );
+    }
+    if r.recovered_jobs > 0 {
+        let _ = writeln!(
+            s,
+            "An interrupted run's last {} jobs had their directories removed first.",
+            thousands(r.recovered_jobs as i64)
+        );
+    }
+    let verb = if r.dry_run { "that would be " } else { "" };
+    let _ = writeln!(s, "\nRows {verb}deleted:");
+    for (table, n) in r.rows_deleted.iter().filter(|(_, n)| **n > 0) {
+        let _ = writeln!(s, "  {table:<48} {:>12}", thousands(*n as i64));
+    }
+    if r.rows_set_null.values().any(|n| *n > 0) {
+        let _ = writeln!(s, "Columns {verb}set to NULL:");
+        for (col, n) in r.rows_set_null.iter().filter(|(_, n)| **n > 0) {
+            let _ = writeln!(s, "  {col:<48} {:>12}", thousands(*n as i64));
+        }
+    }
+    let d = &r.output_dirs;
+    let _ = writeln!(
+        s,
+        "\nOutput directories under {}: {} found, {} {}",
+        r.media_root,
+        thousands(d.found as i64),
+        thousands(d.removed as i64),
+        if r.dry_run { "removable" } else { "removed" }
+    );
+    if d.empty_date_dirs_removed > 0 {
+        let _ =
+            writeln!(s, "Empty date directories removed: {}", thousands(d.empty_date_dirs_removed as i64));
+    }
+    let _ = writeln!(s, "{}: {}", if r.dry_run { "Would free" } else { "Freed" }, tally(&d.freed));
+    left(&mut s, &r.left, r.left_unlisted);
+    let _ = writeln!(s, "\nV1 jobs left in the database: {}", thousands(r.v1_jobs_remaining as i64));
+    s
+}
+
+/// The human-readable report of `files rm`.
+pub(crate) fn files_report(r: &FilesRmReport) -> String {
+    let mut s = String::new();
+    if r.dry_run {
+        let _ = writeln!(s, "Dry run: nothing was changed.");
+    }
+    let _ = writeln!(s, "V1 directories under {}:", r.media_root);
+    for d in &r.dirs {
+        let what = if !d.existed {
+            "absent".to_owned()
+        } else {
+            format!("{}{}", if r.dry_run { "would free " } else { "freed " }, tally(&d.freed))
+                + if d.complete { "" } else { " (not all of it, see below)" }
+        };
+        let _ = writeln!(s, "  {:<20} {what}", d.name);
+    }
+    let _ = writeln!(s, "{}: {}", if r.dry_run { "Would free" } else { "Freed" }, tally(&r.freed));
+    left(&mut s, &r.left, r.left_unlisted);
+    s
+}

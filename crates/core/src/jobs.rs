@@ -1,0 +1,956 @@
+//! `jobs rm --v1`: what `lava-server manage jobs rm --v1` (2017.12) does to
+//! the database, set-based and in batches, then the jobs' output
+//! directories, safely.
+//!
+//! # What is deleted
+//!
+//! Every V1 `TestJob` (`is_pipeline = false`; with `--older-than`, only
+//! those with `end_time < now - age`, as LAVA's option: a job that never
+//! ended is never selected), and everything Django's collector deletes or
+//! changes with it (see [`STEPS`]): the three many-to-many join tables and
+//! `testjobuser` rows are deleted, notifications with their recipients,
+//! `lava_results_app` suites, sets, cases, action data, test data and the
+//! test data's generic attributes; `devicestatetransition.job_id`,
+//! `device.current_job_id` and `device.last_health_report_job_id` are set to
+//! NULL.  Generic rows that only *name* a job (`django_admin_log`,
+//! `queryomitresult`, `lava_results_app_buglink`, testjob-typed
+//! `namedtestattribute`) are left dangling, exactly as Django leaves them.
+//! Nothing refers to `results_bundle_id` (the job points at the bundle, not
+//! the other way round), so a 2017.10 database and one past the drop are
+//! handled alike.  The run refuses, changing nothing, while any V1 job is
+//! submitted, running or canceling, and lists them.
+//!
+//! # How
+//!
+//! Jobs are taken in id order, [`JobsRmOptions::batch_size`] at a time, one
+//! transaction per batch, so progress is durable and memory stays flat.
+//! Each batch locks `lava_scheduler_app_testjob` and the tables pointing at
+//! it (with a `lock_timeout`), **drops the foreign keys that point at
+//! `lava_scheduler_app_testjob`** (those LAVA's schema has, found in the
+//! catalogue by table and column, whatever they are named), deletes with
+//! one set-based statement per table, and **re-creates the same constraints
+//! with the same names and definitions** (`pg_get_constraintdef`), which
+//! validates them against the whole table, before committing.  Three
+//! quarters of a plain set-based delete is spent in the deferred per-row
+//! checks of those constraints; one validation per constraint per batch is
+//! far cheaper, and because the drop and re-creation are inside the batch's
+//! transaction, a kill at any moment leaves the constraints exactly as they
+//! were.  Foreign keys of tables LAVA does not have are left in place and
+//! checked as usual at commit, as they would be under Django.
+//!
+//! # Output directories, and interruptions
+//!
+//! A job's output directory is `job-output/job-<id>` if that exists, else
+//! `job-output/YYYY/MM/DD/<id>` by its `submit_time` in UTC (LAVA's
+//! `TestJob.output_dir`).  Both are removed when present (when both exist,
+//! the dated one is an orphan twin of the same job), only **after** the
+//! job's row is gone, with the [`crate::remove`] remover; date directories
+//! left empty are removed too.
+//!
+//! The order of a batch makes every interruption recoverable:
+//!
+//! 1. the batch's ids and submit dates are written to
+//!    `<state dir>/jobs-rm.pending` (a temporary file, `fsync`ed, renamed,
+//!    directory `fsync`ed) **before** the transaction commits;
+//! 2. the transaction commits;
+//! 3. the directories are removed;
+//! 4. the pending file is deleted.
+//!
+//! A run that finds a pending file first asks the database which of its
+//! jobs still exist.  Those whose rows are gone were committed, and their
+//! directories are removed now (again: removing what is already gone is a
+//! no-op); those still there were not, and are simply selected again.  So a
+//! kill before step 2 removes nothing, a kill after it leaves directories
+//! the next run removes, and no run ever removes the directory of a job
+//! whose row still exists.  The pending file names its database and media
+//! root; a run for another instance refuses to touch it.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use postgres::error::SqlState;
+use serde::Serialize;
+
+use crate::config::Paths;
+use crate::detect;
+use crate::remove::{display_path, Failure, Remover, Tally};
+use crate::schema::{self, quote_ident};
+use crate::state::StateDir;
+use crate::{fault, Error, Result};
+
+/// The pending-batch file in the state directory.
+pub const PENDING_FILE: &str = "jobs-rm.pending";
+const PENDING_HEADER: &str = "lava-v1 jobs-rm pending 1";
+
+/// `TestJob.status` values of jobs that are not finished: submitted,
+/// running, canceling.
+pub const UNFINISHED: [i32; 3] = [0, 1, 5];
+
+/// The foreign keys of LAVA's schema that point at
+/// `lava_scheduler_app_testjob`: `(table, column)`.
+pub const TESTJOB_REFERENCES: [(&str, &str); 10] = [
+    ("lava_results_app_testdata", "testjob_id"),
+    ("lava_results_app_testsuite", "job_id"),
+    ("lava_scheduler_app_device", "current_job_id"),
+    ("lava_scheduler_app_device", "last_health_report_job_id"),
+    ("lava_scheduler_app_devicestatetransition", "job_id"),
+    ("lava_scheduler_app_notification", "test_job_id"),
+    ("lava_scheduler_app_testjob_failure_tags", "testjob_id"),
+    ("lava_scheduler_app_testjob_tags", "testjob_id"),
+    ("lava_scheduler_app_testjob_viewing_groups", "testjob_id"),
+    ("lava_scheduler_app_testjobuser", "test_job_id"),
+];
+
+/// What one step does to its table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Rows are deleted.
+    Delete,
+    /// This column is set to NULL.
+    SetNull(&'static str),
+}
+
+/// One statement of the cascade: the table, the action, and which rows
+/// (`x` is the table, `{B}` the relation holding the selected job ids).
+#[derive(Debug, Clone, Copy)]
+pub struct Step {
+    /// The table.
+    pub table: &'static str,
+    /// What happens to the rows.
+    pub action: Action,
+    /// Which rows, as an SQL condition on `x`.
+    pub rows: &'static str,
+}
+
+const SUITES: &str = "SELECT s.id FROM lava_results_app_testsuite s WHERE s.job_id IN (SELECT id FROM {B})";
+const CASES: &str =
+    "c.suite_id IN (SELECT s.id FROM lava_results_app_testsuite s WHERE s.job_id IN (SELECT id FROM {B}))
+     OR c.test_set_id IN (SELECT t.id FROM lava_results_app_testset t WHERE t.suite_id IN
+        (SELECT s.id FROM lava_results_app_testsuite s WHERE s.job_id IN (SELECT id FROM {B})))";
+
+/// Django's collector for `TestJob.delete()` (LAVA 2017.10/2017.12), as
+/// set-based statements, children before parents (each statement still
+/// sees the parents it selects through).
+pub const STEPS: [Step; 16] = [
+    Step {
+        table: "lava_scheduler_app_testjob_tags",
+        action: Action::Delete,
+        rows: "x.testjob_id IN (SELECT id FROM {B})",
+    },
+    Step {
+        table: "lava_scheduler_app_testjob_viewing_groups",
+        action: Action::Delete,
+        rows: "x.testjob_id IN (SELECT id FROM {B})",
+    },
+    Step {
+        table: "lava_scheduler_app_testjob_failure_tags",
+        action: Action::Delete,
+        rows: "x.testjob_id IN (SELECT id FROM {B})",
+    },
+    Step {
+        table: "lava_scheduler_app_testjobuser",
+        action: Action::Delete,
+        rows: "x.test_job_id IN (SELECT id FROM {B})",
+    },
+    Step {
+        table: "lava_scheduler_app_notificationrecipient",
+        action: Action::Delete,
+        rows: "x.notification_id IN (SELECT n.id FROM lava_scheduler_app_notification n
+                                     WHERE n.test_job_id IN (SELECT id FROM {B}))",
+    },
+    Step {
+        table: "lava_scheduler_app_notification",
+        action: Action::Delete,
+        rows: "x.test_job_id IN (SELECT id FROM {B})",
+    },
+    Step {
+        table: "lava_scheduler_app_devicestatetransition",
+        action: Action::SetNull("job_id"),
+        rows: "x.job_id IN (SELECT id FROM {B})",
+    },
+    Step {
+        table: "lava_scheduler_app_device",
+        action: Action::SetNull("current_job_id"),
+        rows: "x.current_job_id IN (SELECT id FROM {B})",
+    },
+    Step {
+        table: "lava_scheduler_app_device",
+        action: Action::SetNull("last_health_report_job_id"),
+        rows: "x.last_health_report_job_id IN (SELECT id FROM {B})",
+    },
+    // TestData.attributes is a GenericRelation: Django deletes them.
+    Step {
+        table: "lava_results_app_namedtestattribute",
+        action: Action::Delete,
+        rows: "x.content_type_id = (SELECT ct.id FROM django_content_type ct
+                                    WHERE ct.app_label = 'lava_results_app' AND ct.model = 'testdata')
+               AND x.object_id IN (SELECT d.id FROM lava_results_app_testdata d
+                                   WHERE d.testjob_id IN (SELECT id FROM {B}))",
+    },
+    Step {
+        table: "lava_results_app_actiondata",
+        action: Action::Delete,
+        rows: "x.testdata_id IN (SELECT d.id FROM lava_results_app_testdata d WHERE d.testjob_id IN (SELECT id FROM {B}))
+               OR x.testcase_id IN (SELECT c.id FROM lava_results_app_testcase c WHERE {CASES})",
+    },
+    Step { table: "lava_results_app_testcase", action: Action::Delete, rows: "x.id IN (SELECT c.id FROM lava_results_app_testcase c WHERE {CASES})" },
+    Step { table: "lava_results_app_testset", action: Action::Delete, rows: "x.suite_id IN ({SUITES})" },
+    Step { table: "lava_results_app_testsuite", action: Action::Delete, rows: "x.job_id IN (SELECT id FROM {B})" },
+    Step { table: "lava_results_app_testdata", action: Action::Delete, rows: "x.testjob_id IN (SELECT id FROM {B})" },
+    Step { table: schema::TESTJOB, action: Action::Delete, rows: "x.id IN (SELECT id FROM {B})" },
+];
+
+impl Step {
+    /// The key in the report: the table, or `table.column` for SET NULL.
+    pub fn key(&self) -> String {
+        match self.action {
+            Action::Delete => self.table.to_owned(),
+            Action::SetNull(c) => format!("{}.{c}", self.table),
+        }
+    }
+
+    fn condition(&self, batch: &str) -> String {
+        self.rows.replace("{CASES}", CASES).replace("{SUITES}", SUITES).replace("{B}", batch)
+    }
+
+    fn statement(&self, batch: &str) -> String {
+        match self.action {
+            Action::Delete => format!("DELETE FROM {} x WHERE {}", self.table, self.condition(batch)),
+            Action::SetNull(c) => {
+                format!("UPDATE {} x SET {c} = NULL WHERE {}", self.table, self.condition(batch))
+            }
+        }
+    }
+
+    fn count(&self, batch: &str) -> String {
+        format!("(SELECT count(*) FROM {} x WHERE {})", self.table, self.condition(batch))
+    }
+}
+
+/// How `jobs rm` behaves.
+#[derive(Debug, Clone)]
+pub struct JobsRmOptions {
+    /// Only jobs that ended more than this long ago (`--older-than`).
+    pub older_than: Option<Duration>,
+    /// Count and list, change nothing.
+    pub dry_run: bool,
+    /// Jobs per transaction.
+    pub batch_size: u32,
+    /// How long to wait for each lock before giving up.
+    pub lock_timeout: Duration,
+}
+
+impl Default for JobsRmOptions {
+    fn default() -> Self {
+        JobsRmOptions {
+            older_than: None,
+            dry_run: false,
+            batch_size: DEFAULT_BATCH_SIZE,
+            lock_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Jobs per batch unless told otherwise: each batch re-validates the ten
+/// foreign keys (a scan of each table), so batches are large; 100,000 jobs
+/// take a few seconds and a few MiB.
+pub const DEFAULT_BATCH_SIZE: u32 = 100_000;
+
+/// Parses `--older-than`: `<N>h` or `<N>d`.
+pub fn parse_age(value: &str) -> Result<Duration> {
+    let bad = || Error::BadAge { value: value.to_owned() };
+    let (n, unit) = value.split_at(value.len().saturating_sub(1));
+    let n: u64 = if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) {
+        n.parse().map_err(|_| bad())?
+    } else {
+        return Err(bad());
+    };
+    let secs = match unit {
+        "h" => n.checked_mul(3600),
+        "d" => n.checked_mul(86_400),
+        _ => None,
+    }
+    .ok_or_else(bad)?;
+    Ok(Duration::from_secs(secs))
+}
+
+/// What happened to the jobs' output directories.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct OutputDirs {
+    /// Output directories (or links, or files at that path) found.
+    pub found: u64,
+    /// Of those, removed completely (or, in a dry run, removable).
+    pub removed: u64,
+    /// Date directories removed because they were left empty.
+    pub empty_date_dirs_removed: u64,
+    /// What went.
+    pub freed: Tally,
+}
+
+/// One job's output directory in a dry run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PlannedDir {
+    /// The job.
+    pub job: i32,
+    /// The path.
+    pub path: String,
+    /// What it holds.
+    pub tally: Tally,
+}
+
+/// Progress, for the binary to show.
+#[derive(Debug)]
+pub enum Progress<'a> {
+    /// Jobs selected at the start.
+    Started {
+        /// How many.
+        total: u64,
+    },
+    /// Directories of an interrupted run's last batch are being removed.
+    Recovering {
+        /// How many jobs of it were committed.
+        jobs: u64,
+    },
+    /// A batch committed and its directories are gone.
+    Batch {
+        /// Jobs removed so far.
+        done: u64,
+        /// Jobs selected at the start.
+        total: u64,
+    },
+    /// A dry run found this directory.
+    Planned(&'a PlannedDir),
+}
+
+/// The final report.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct JobsRmReport {
+    /// Nothing was changed.
+    pub dry_run: bool,
+    /// Which database, without the password.
+    pub database: String,
+    /// The media root.
+    pub media_root: String,
+    /// `--older-than`, in seconds.
+    pub older_than_secs: Option<u64>,
+    /// V1 jobs selected (in a dry run: that would be removed).
+    pub jobs_selected: u64,
+    /// V1 jobs removed.
+    pub jobs_removed: u64,
+    /// Transactions committed.
+    pub batches: u64,
+    /// Rows deleted, per table (in a dry run: that would be).
+    pub rows_deleted: BTreeMap<String, u64>,
+    /// Rows whose column was set to NULL, per `table.column`.
+    pub rows_set_null: BTreeMap<String, u64>,
+    /// Output directories.
+    pub output_dirs: OutputDirs,
+    /// Jobs of an interrupted run whose directories this run removed.
+    pub recovered_jobs: u64,
+    /// What could not be removed, and why.
+    pub left: Vec<Failure>,
+    /// Failures beyond those listed.
+    pub left_unlisted: u64,
+    /// V1 jobs still in the database afterwards (not selected).
+    pub v1_jobs_remaining: u64,
+    /// Wall time.
+    pub elapsed_ms: u128,
+    /// The directories (dry run, when asked for).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub planned: Vec<PlannedDir>,
+}
+
+impl JobsRmReport {
+    /// Did everything that was selected go?
+    pub fn complete(&self) -> bool {
+        self.left.is_empty() && self.left_unlisted == 0
+    }
+}
+
+fn db_err(doing: &str, timeout: &str) -> impl Fn(postgres::Error) -> Error {
+    let doing = doing.to_owned();
+    let timeout = timeout.to_owned();
+    move |e| {
+        if e.code() == Some(&SqlState::FOREIGN_KEY_VIOLATION) {
+            let detail = e
+                .as_db_error()
+                .map(|d| {
+                    format!("{}{}", d.message(), d.detail().map(|x| format!(" ({x})")).unwrap_or_default())
+                })
+                .unwrap_or_else(|| e.to_string());
+            return Error::JobsReferenced { detail };
+        }
+        Error::db(doing.clone(), e, &timeout)
+    }
+}
+
+/// The selection: V1, finished, and old enough.
+fn filter(older_than: Option<Duration>, now_epoch: f64) -> String {
+    let mut f = format!(
+        "NOT is_pipeline AND status NOT IN ({})",
+        UNFINISHED.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(", ")
+    );
+    if let Some(age) = older_than {
+        f.push_str(&format!(" AND end_time < to_timestamp({:.6})", now_epoch - age.as_secs_f64()));
+    }
+    f
+}
+
+/// A job to remove: its id and its UTC submit date as `YYYYMMDD` (0 when
+/// unknown).  Compact, so a batch of 100,000 takes under a MiB.
+type Job = (i32, u32);
+
+/// The SQL for a job's submit date as [`Job`] holds it.
+const DAY_SQL: &str = "coalesce(to_char(submit_time AT TIME ZONE 'UTC', 'YYYYMMDD')::integer, 0)";
+
+/// `YYYYMMDD` as `YYYY/MM/DD`; empty for 0.
+fn day_path(day: u32) -> String {
+    if day == 0 {
+        return String::new();
+    }
+    format!("{:04}/{:02}/{:02}", day / 10_000, day / 100 % 100, day % 100)
+}
+
+/// Relative paths of a job's candidate output directories (`day` is
+/// `YYYYMMDD`, 0 when unknown).
+pub fn output_dirs(id: i32, day: u32) -> Vec<PathBuf> {
+    let mut v = vec![PathBuf::from(format!("job-output/job-{id}"))];
+    if day != 0 {
+        v.push(PathBuf::from(format!("job-output/{}/{id}", day_path(day))));
+    }
+    v
+}
+
+/// Connects with `paths`' settings and removes (or, in a dry run,
+/// counts) the V1 jobs.  The caller holds the state directory's lock.
+pub fn run(
+    paths: &Paths,
+    state: &StateDir,
+    options: &JobsRmOptions,
+    progress: &mut dyn FnMut(Progress<'_>),
+) -> Result<JobsRmReport> {
+    let started = Instant::now();
+    let db = paths.database()?;
+    let media_root = paths.media_root()?;
+    let mut client = crate::db::connect(&db)?;
+    let target = db.describe();
+    let timeout = format!("{}ms", options.lock_timeout.as_millis());
+
+    let found = detect::inspect(&mut client, &target, false)?;
+    if !found.missing_prerequisites.is_empty() && found.state != detect::V1State::Removed {
+        let names: Vec<String> =
+            found.missing_prerequisites.iter().map(|m| format!("{} {}", m.app, m.name)).collect();
+        return Err(Error::TooOld { found: format!("not recorded: {}", names.join(", ")) });
+    }
+    // One scan counts the V1 jobs and the unfinished ones; they are listed
+    // only when there are some.
+    let row = client
+        .query_one(
+            &format!(
+                "SELECT count(*), count(*) FILTER (WHERE status = ANY($1)) FROM {} WHERE NOT is_pipeline",
+                schema::TESTJOB
+            ),
+            &[&UNFINISHED.to_vec()],
+        )
+        .map_err(db_err("counting the V1 jobs", &timeout))?;
+    let (v1_total, unfinished): (i64, i64) = (row.get(0), row.get(1));
+    if unfinished > 0 {
+        refuse_unfinished(&mut client)?;
+    }
+
+    let now: f64 = client
+        .query_one("SELECT extract(epoch FROM now())::float8", &[])
+        .map_err(db_err("reading the time", &timeout))?
+        .get(0);
+    let filter = filter(options.older_than, now);
+    let mut report = JobsRmReport {
+        dry_run: options.dry_run,
+        database: target.clone(),
+        media_root: display_path(&media_root),
+        older_than_secs: options.older_than.map(|d| d.as_secs()),
+        ..Default::default()
+    };
+    let mut remover = Remover::open(&media_root, options.dry_run)?;
+
+    if options.dry_run {
+        plan(&mut client, &filter, &mut remover, &mut report, progress)?;
+    } else {
+        let pending = Pending {
+            path: state.path().join(PENDING_FILE),
+            database: target,
+            media_root: report.media_root.clone(),
+        };
+        recover(&mut client, &pending, &mut remover, &mut report, progress, &timeout)?;
+        // Without --older-than every V1 job is selected (none is unfinished).
+        let total = match options.older_than {
+            None => v1_total,
+            Some(_) => client
+                .query_one(&format!("SELECT count(*) FROM {} WHERE {filter}", schema::TESTJOB), &[])
+                .map_err(db_err("counting the V1 jobs", &timeout))?
+                .get(0),
+        };
+        remove_batches(
+            &mut client,
+            state,
+            &pending,
+            &filter,
+            total as u64,
+            options,
+            &mut remover,
+            &mut report,
+            progress,
+            &timeout,
+        )?;
+    }
+    let (left, more) = remover.take_failures();
+    report.left = left;
+    report.left_unlisted = more;
+    // V1 jobs cannot be submitted any more: what is left is what was
+    // there minus what went.
+    report.v1_jobs_remaining = (v1_total as u64).saturating_sub(report.jobs_removed);
+    report.elapsed_ms = started.elapsed().as_millis();
+    Ok(report)
+}
+
+fn refuse_unfinished(client: &mut postgres::Client) -> Result<()> {
+    let rows = client
+        .query(
+            "SELECT id, status, coalesce(actual_device_id, requested_device_id, '-')::text,
+                    to_char(submit_time AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS')
+             FROM lava_scheduler_app_testjob
+             WHERE NOT is_pipeline AND status = ANY($1) ORDER BY id",
+            &[&UNFINISHED.to_vec()],
+        )
+        .map_err(db_err("looking for unfinished V1 jobs", ""))?;
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let mut lines: Vec<String> = rows
+        .iter()
+        .take(50)
+        .map(|r| {
+            format!(
+                "  job {} ({}, device {}, submitted {} UTC)",
+                r.get::<_, i32>(0),
+                schema::job_status_name(r.get(1)),
+                r.get::<_, String>(2),
+                r.get::<_, Option<String>>(3).unwrap_or_default()
+            )
+        })
+        .collect();
+    if rows.len() > 50 {
+        lines.push(format!("  … and {} more", rows.len() - 50));
+    }
+    Err(Error::JobsInProgress { count: rows.len(), jobs: lines.join("\n") })
+}
+
+/// The dry run: counts from one snapshot, and the directories measured.
+fn plan(
+    client: &mut postgres::Client,
+    filter: &str,
+    remover: &mut Remover,
+    report: &mut JobsRmReport,
+    progress: &mut dyn FnMut(Progress<'_>),
+) -> Result<()> {
+    let mut tx = client
+        .build_transaction()
+        .read_only(true)
+        .isolation_level(postgres::IsolationLevel::RepeatableRead)
+        .start()
+        .map_err(db_err("starting a read-only transaction", ""))?;
+    let counts: Vec<String> = STEPS.iter().map(|s| s.count("lava_v1_sel")).collect();
+    let sql = format!(
+        "WITH lava_v1_sel AS MATERIALIZED (SELECT id FROM {} WHERE {filter})
+         SELECT (SELECT count(*) FROM lava_v1_sel), {}",
+        schema::TESTJOB,
+        counts.join(", ")
+    );
+    let row = tx.query_one(&sql, &[]).map_err(db_err("counting what would be removed", ""))?;
+    report.jobs_selected = row.get::<_, i64>(0) as u64;
+    progress(Progress::Started { total: report.jobs_selected });
+    for (i, step) in STEPS.iter().enumerate() {
+        let n = row.get::<_, i64>(i + 1) as u64;
+        add(report, step, n);
+    }
+    let mut last = 0i32;
+    loop {
+        // Pages of ids, so memory stays flat however many jobs there are.
+        let rows = tx
+            .query(
+                &format!(
+                    "SELECT id, {DAY_SQL}
+                     FROM {} WHERE {filter} AND id > $1 ORDER BY id LIMIT 10000",
+                    schema::TESTJOB
+                ),
+                &[&last],
+            )
+            .map_err(db_err("listing the V1 jobs", ""))?;
+        let Some(r) = rows.last() else { break };
+        last = r.get(0);
+        for r in &rows {
+            let id: i32 = r.get(0);
+            let day: i32 = r.get(1);
+            for rel in output_dirs(id, day as u32) {
+                let m = remover.remove(&rel);
+                if m.existed {
+                    report.output_dirs.found += 1;
+                    report.output_dirs.removed += u64::from(m.complete);
+                    report.output_dirs.freed += m.tally;
+                    let planned = PlannedDir {
+                        job: id,
+                        path: display_path(&remover.root().join(&rel)),
+                        tally: m.tally,
+                    };
+                    progress(Progress::Planned(&planned));
+                }
+            }
+        }
+    }
+    tx.commit().map_err(db_err("finishing the read-only transaction", ""))?;
+    Ok(())
+}
+
+fn add(report: &mut JobsRmReport, step: &Step, n: u64) {
+    let map = match step.action {
+        Action::Delete => &mut report.rows_deleted,
+        Action::SetNull(_) => &mut report.rows_set_null,
+    };
+    *map.entry(step.key()).or_default() += n;
+}
+
+/// The pending-batch file.
+struct Pending {
+    path: PathBuf,
+    database: String,
+    media_root: String,
+}
+
+impl Pending {
+    fn state_err(&self) -> impl Fn(std::io::Error) -> Error + '_ {
+        move |source| Error::State { path: self.path.clone(), source }
+    }
+
+    /// Writes the batch durably (before its transaction commits).
+    fn write(&self, jobs: &[Job]) -> Result<()> {
+        let tmp = self.path.with_extension("pending.tmp");
+        let err = self.state_err();
+        let mut f = std::io::BufWriter::new(File::create(&tmp).map_err(&err)?);
+        write!(f, "{PENDING_HEADER}\ndatabase {}\nmedia-root {}\n", self.database, self.media_root)
+            .map_err(&err)?;
+        for (id, day) in jobs {
+            writeln!(f, "{id} {}", day_path(*day)).map_err(&err)?;
+        }
+        let f = f.into_inner().map_err(|e| err(e.into_error()))?;
+        f.sync_all().map_err(&err)?;
+        std::fs::rename(&tmp, &self.path).map_err(&err)?;
+        if let Some(dir) = self.path.parent() {
+            File::open(dir).and_then(|d| d.sync_all()).map_err(&err)?;
+        }
+        Ok(())
+    }
+
+    /// Reads what an interrupted run left, if anything.
+    fn read(&self) -> Result<Option<Vec<Job>>> {
+        let text = match std::fs::read_to_string(&self.path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err((self.state_err())(e)),
+        };
+        let foreign = |what: String| Error::ForeignPending { what, path: self.path.clone() };
+        let mut lines = text.lines();
+        if lines.next() != Some(PENDING_HEADER) {
+            return Err(foreign("the file is not one this version wrote".into()));
+        }
+        let database = lines.next().and_then(|l| l.strip_prefix("database ")).unwrap_or_default();
+        if database != self.database {
+            return Err(foreign(format!("it was written for the {database}, not the {}", self.database)));
+        }
+        let media = lines.next().and_then(|l| l.strip_prefix("media-root ")).unwrap_or_default();
+        if media != self.media_root {
+            return Err(foreign(format!(
+                "it was written for the media root {media}, not {}",
+                self.media_root
+            )));
+        }
+        let mut jobs = Vec::new();
+        for line in lines {
+            let (id, day) = line.split_once(' ').unwrap_or((line, ""));
+            let id: i32 = id.parse().map_err(|_| foreign(format!("unreadable line `{line}`")))?;
+            if !(day.is_empty() || is_day(day)) {
+                return Err(foreign(format!("unreadable line `{line}`")));
+            }
+            let day: u32 = if day.is_empty() { 0 } else { day.replace('/', "").parse().unwrap_or(0) };
+            jobs.push((id, day));
+        }
+        Ok(Some(jobs))
+    }
+
+    fn clear(&self) -> Result<()> {
+        match std::fs::remove_file(&self.path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err((self.state_err())(e)),
+        }
+    }
+}
+
+/// `YYYY/MM/DD`.
+fn is_day(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() == 10
+        && b[4] == b'/'
+        && b[7] == b'/'
+        && b.iter().enumerate().all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit())
+}
+
+/// Finishes the last batch of an interrupted run.
+fn recover(
+    client: &mut postgres::Client,
+    pending: &Pending,
+    remover: &mut Remover,
+    report: &mut JobsRmReport,
+    progress: &mut dyn FnMut(Progress<'_>),
+    timeout: &str,
+) -> Result<()> {
+    let Some(jobs) = pending.read()? else { return Ok(()) };
+    let ids: Vec<i32> = jobs.iter().map(|(id, _)| *id).collect();
+    let still: BTreeSet<i32> = client
+        .query(&format!("SELECT id FROM {} WHERE id = ANY($1)", schema::TESTJOB), &[&ids])
+        .map_err(db_err("checking the interrupted run's jobs", timeout))?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let committed: Vec<Job> = jobs.into_iter().filter(|(id, _)| !still.contains(id)).collect();
+    log::info!(
+        "an interrupted run left a batch of {} jobs: {} were committed (their directories go now), {} were not",
+        ids.len(),
+        committed.len(),
+        still.len()
+    );
+    progress(Progress::Recovering { jobs: committed.len() as u64 });
+    remove_dirs(remover, &committed, report);
+    report.recovered_jobs = committed.len() as u64;
+    pending.clear()
+}
+
+/// Removes the output directories of jobs whose rows are gone, then the
+/// date directories they leave empty.
+fn remove_dirs(remover: &mut Remover, jobs: &[Job], report: &mut JobsRmReport) {
+    let mut days = BTreeSet::new();
+    for (i, (id, day)) in jobs.iter().enumerate() {
+        if i == jobs.len() / 2 {
+            fault::point("jobs-mid-dirs");
+        }
+        for rel in output_dirs(*id, *day) {
+            let r = remover.remove(&rel);
+            if r.existed {
+                report.output_dirs.found += 1;
+                report.output_dirs.removed += u64::from(r.complete);
+                report.output_dirs.freed += r.tally;
+            }
+        }
+        if *day != 0 {
+            days.insert(*day);
+        }
+    }
+    // Cached descriptors may name directories about to go.
+    remover.forget_parents();
+    for day in days {
+        let mut rel = PathBuf::from("job-output").join(day_path(day));
+        while rel != Path::new("job-output") {
+            if !remover.rmdir_if_empty(&rel) {
+                break;
+            }
+            report.output_dirs.empty_date_dirs_removed += 1;
+            rel.pop();
+        }
+    }
+    remover.forget_parents();
+}
+
+/// The foreign keys into `lava_scheduler_app_testjob` this run drops and
+/// re-creates: `(table, name, definition)`.
+fn testjob_fks(tx: &mut postgres::Transaction<'_>, timeout: &str) -> Result<Vec<(String, String, String)>> {
+    let rows = tx
+        .query(
+            "SELECT c.relname::text, a.attname::text, con.conname::text, pg_get_constraintdef(con.oid)
+             FROM pg_constraint con
+             JOIN pg_class c ON c.oid = con.conrelid
+             JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = con.conkey[1]
+             WHERE con.contype = 'f' AND con.confrelid = $1::text::regclass
+               AND array_length(con.conkey, 1) = 1
+               AND c.relnamespace = (SELECT oid FROM pg_namespace WHERE nspname = current_schema())
+             ORDER BY 1, 3",
+            &[&schema::TESTJOB],
+        )
+        .map_err(db_err("looking up the foreign keys into lava_scheduler_app_testjob", timeout))?;
+    Ok(rows
+        .iter()
+        .filter(|r| {
+            let (t, c): (String, String) = (r.get(0), r.get(1));
+            TESTJOB_REFERENCES.iter().any(|(kt, kc)| *kt == t && *kc == c)
+        })
+        .map(|r| (r.get(0), r.get(2), r.get(3)))
+        .collect())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn remove_batches(
+    client: &mut postgres::Client,
+    state: &StateDir,
+    pending: &Pending,
+    filter: &str,
+    total: u64,
+    options: &JobsRmOptions,
+    remover: &mut Remover,
+    report: &mut JobsRmReport,
+    progress: &mut dyn FnMut(Progress<'_>),
+    timeout: &str,
+) -> Result<()> {
+    report.jobs_selected = total;
+    progress(Progress::Started { total });
+    client
+        .batch_execute(
+            "CREATE TEMP TABLE IF NOT EXISTS lava_v1_batch (id integer PRIMARY KEY, day integer NOT NULL)
+             ON COMMIT DELETE ROWS",
+        )
+        .map_err(db_err("creating the batch table", timeout))?;
+    let statements: Vec<(Step, String)> =
+        STEPS.iter().map(|s| (*s, s.statement("pg_temp.lava_v1_batch"))).collect();
+    let mut locked: Vec<&str> = TESTJOB_REFERENCES.iter().map(|(t, _)| *t).collect();
+    locked.push(schema::TESTJOB);
+    locked.sort_unstable();
+    locked.dedup();
+    let lock_sql = format!("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE", locked.join(", "));
+    let select_sql = format!(
+        "INSERT INTO pg_temp.lava_v1_batch (id, day)
+         SELECT id, {DAY_SQL}
+         FROM {} WHERE {filter} AND id > $1 ORDER BY id LIMIT $2
+         RETURNING id, day",
+        schema::TESTJOB
+    );
+    let mut last = 0i32;
+    loop {
+        let mut tx = client.transaction().map_err(db_err("starting a batch", timeout))?;
+        tx.batch_execute(&format!("SET LOCAL lock_timeout = '{timeout}'"))
+            .map_err(db_err("setting lock_timeout", timeout))?;
+        tx.batch_execute(&lock_sql).map_err(db_err("locking the job tables", timeout))?;
+        // Streamed, not collected as rows: memory stays at 8 bytes a job.
+        let mut jobs: Vec<Job> = Vec::new();
+        {
+            use postgres::fallible_iterator::FallibleIterator;
+            let limit = i64::from(options.batch_size);
+            let params: [&(dyn postgres::types::ToSql + Sync); 2] = [&last, &limit];
+            let mut rows =
+                tx.query_raw(&select_sql, params).map_err(db_err("selecting a batch of V1 jobs", timeout))?;
+            while let Some(r) = rows.next().map_err(db_err("selecting a batch of V1 jobs", timeout))? {
+                jobs.push((r.get(0), r.get::<_, i32>(1) as u32));
+            }
+        }
+        if jobs.is_empty() {
+            tx.rollback().map_err(db_err("ending the last batch", timeout))?;
+            return Ok(());
+        }
+        jobs.sort_unstable();
+        last = jobs.last().map(|j| j.0).unwrap_or(last);
+        tx.batch_execute("ANALYZE pg_temp.lava_v1_batch").map_err(db_err("analyzing the batch", timeout))?;
+        pending.write(&jobs)?;
+        fault::point("jobs-after-pending");
+
+        let fks = testjob_fks(&mut tx, timeout)?;
+        for (table, name, _) in &fks {
+            tx.batch_execute(&format!(
+                "ALTER TABLE {} DROP CONSTRAINT {}",
+                quote_ident(table),
+                quote_ident(name)
+            ))
+            .map_err(db_err(&format!("dropping constraint {name} for the batch"), timeout))?;
+        }
+        fault::point("jobs-after-fk-drop");
+        let mut counts = Vec::with_capacity(statements.len());
+        for (step, sql) in &statements {
+            let n = tx
+                .execute(sql.as_str(), &[])
+                .map_err(db_err(&format!("deleting from {}", step.table), timeout))?;
+            counts.push(n);
+        }
+        fault::point("jobs-after-delete");
+        // Deleting V2-style result rows queues deferred checks of the
+        // foreign keys into them; run those now (ALTER TABLE refuses a table
+        // with pending trigger events).  A V1 batch normally has none.
+        tx.batch_execute("SET CONSTRAINTS ALL IMMEDIATE")
+            .map_err(db_err("checking the foreign keys of the deleted rows", timeout))?;
+        for (table, name, def) in &fks {
+            tx.batch_execute(&format!(
+                "ALTER TABLE {} ADD CONSTRAINT {} {def}",
+                quote_ident(table),
+                quote_ident(name)
+            ))
+            .map_err(db_err(&format!("re-creating constraint {name}"), timeout))?;
+        }
+        fault::point("jobs-before-commit");
+        tx.commit().map_err(db_err("committing a batch", timeout))?;
+        fault::point("jobs-after-commit");
+
+        for ((step, _), n) in statements.iter().zip(counts) {
+            add(report, step, n);
+        }
+        let removed = *report.rows_deleted.get(schema::TESTJOB).unwrap_or(&0);
+        report.jobs_removed = removed;
+        report.batches += 1;
+        let _ = state.journal(&format!(
+            "jobs rm: batch {} committed: {} jobs (ids {}..={})",
+            report.batches,
+            jobs.len(),
+            jobs[0].0,
+            last
+        ));
+        remove_dirs(remover, &jobs, report);
+        fault::point("jobs-before-pending-clear");
+        pending.clear()?;
+        progress(Progress::Batch { done: removed, total });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ages() {
+        assert_eq!(parse_age("12h").unwrap(), Duration::from_secs(12 * 3600));
+        assert_eq!(parse_age("0d").unwrap(), Duration::ZERO);
+        assert_eq!(parse_age("30d").unwrap(), Duration::from_secs(30 * 86_400));
+        for bad in ["", "h", "12", "1w", "-1d", "1.5d", "d1", "99999999999999999999d"] {
+            assert!(matches!(parse_age(bad), Err(Error::BadAge { .. })), "{bad}");
+        }
+    }
+
+    #[test]
+    fn dirs_and_days() {
+        assert_eq!(
+            output_dirs(42, 20160304),
+            [PathBuf::from("job-output/job-42"), PathBuf::from("job-output/2016/03/04/42")]
+        );
+        assert_eq!(output_dirs(7, 0), [PathBuf::from("job-output/job-7")]);
+        assert_eq!(day_path(20171231), "2017/12/31");
+        assert!(is_day("2016/03/04"));
+        assert!(!is_day("2016/03/4") && !is_day("../../etc/x") && !is_day("2016-03-04"));
+    }
+
+    #[test]
+    fn every_reference_has_its_step() {
+        for (table, column) in TESTJOB_REFERENCES {
+            assert!(
+                STEPS.iter().any(|s| s.table == table
+                    && (s.rows.contains(&format!("x.{column} IN (SELECT id FROM {{B}})"))
+                        || s.action == Action::SetNull(column))),
+                "{table}.{column}"
+            );
+        }
+        assert_eq!(STEPS.last().unwrap().table, schema::TESTJOB);
+    }
+}

@@ -1,0 +1,163 @@
+//! Database faults injected through real PostgreSQL: the backend
+//! terminated mid-transaction, the server stopped before and during the
+//! drop, a statement_timeout, a role without the rights.  Each must end in
+//! a clear error, a non-zero exit, nothing changed, and a rerun that
+//! completes once the cause is gone.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Stdio};
+
+use lava_v1_testkit::cluster::{LAVA_PASSWORD, LAVA_ROLE};
+use lava_v1_testkit::{Cluster, Instance, Seed};
+
+use crate::util::*;
+
+/// Starts `lava-v1 drop --yes` paused at `point`, resumable by creating
+/// the returned file.
+fn paused_drop(
+    inst: &Instance<'_>,
+    point: &str,
+) -> (Child, std::path::PathBuf, std::thread::JoinHandle<String>) {
+    let resume = inst.dir.path().join(format!("resume-{point}"));
+    let mut child = command(inst)
+        .args(["drop", "--yes"])
+        .env("LAVA_V1_FAULT_PAUSE", point)
+        .env("LAVA_V1_FAULT_RESUME", &resume)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut seen = String::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        seen.push_str(&line);
+        seen.push('\n');
+        if line.contains(&format!("paused at {point}")) {
+            break;
+        }
+    }
+    assert!(seen.contains("paused at"), "never paused: {seen}");
+    let rest = std::thread::spawn(move || {
+        let mut s = seen;
+        for l in lines.map_while(Result::ok) {
+            s.push_str(&l);
+            s.push('\n');
+        }
+        s
+    });
+    (child, resume, rest)
+}
+
+#[test]
+fn backend_terminated_mid_transaction() {
+    let inst = ready(Cluster::shared(), Seed { media: false, ..Seed::default() });
+    let before = snapshot(&inst);
+    let (mut child, resume, stderr) = paused_drop(&inst, "after-column");
+    let killed: i64 = inst
+        .admin()
+        .query_one(
+            "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+             WHERE datname = $1 AND application_name = 'lava-v1') x",
+            &[&inst.db_name],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(killed, 1);
+    std::fs::write(&resume, "").unwrap();
+    let status = child.wait().unwrap();
+    let err = stderr.join().unwrap();
+    assert_eq!(status.code(), Some(1), "{err}");
+    assert!(err.contains("was interrupted") && err.contains("nothing was changed"), "{err}");
+    assert!(!err.contains(LAVA_PASSWORD));
+    assert_eq!(before, snapshot(&inst));
+    assert_success(&run(&inst, &["drop", "--yes"]));
+    assert!(snapshot(&inst).tables.is_empty());
+}
+
+#[test]
+fn server_stopped_before_and_during_the_drop() {
+    let cluster = Cluster::start();
+    let inst = ready(&cluster, Seed { media: false, ..Seed::default() });
+    let before = snapshot(&inst);
+
+    cluster.stop();
+    let out = run(&inst, &["drop", "--yes"]);
+    assert_failure(&out, 1);
+    assert!(stderr(&out).contains("cannot connect"), "{}", stderr(&out));
+    cluster.start_server();
+    assert_eq!(before, snapshot(&inst));
+
+    let (mut child, resume, stderr_rest) = paused_drop(&inst, "after-tables");
+    cluster.stop();
+    std::fs::write(&resume, "").unwrap();
+    let status = child.wait().unwrap();
+    let err = stderr_rest.join().unwrap();
+    assert_eq!(status.code(), Some(1), "{err}");
+    assert!(err.contains("was interrupted"), "{err}");
+    cluster.start_server();
+    assert_eq!(before, snapshot(&inst));
+    assert_success(&run(&inst, &["drop", "--yes"]));
+    assert!(snapshot(&inst).tables.is_empty());
+}
+
+/// A second role for `inst`'s database, and an instance.conf using it.
+fn use_role(inst: &Instance<'_>, role: &str, setup: &str) {
+    let mut admin = inst.cluster.client("postgres");
+    admin
+        .batch_execute(&format!(
+            "DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{role}') THEN
+                 CREATE ROLE {role} LOGIN PASSWORD '{LAVA_PASSWORD}'; END IF; END $$; {setup}"
+        ))
+        .unwrap();
+    let conf = std::fs::read_to_string(&inst.paths.instance_conf).unwrap();
+    std::fs::write(
+        &inst.paths.instance_conf,
+        conf.replace(&format!("LAVA_DB_USER=\"{LAVA_ROLE}\""), &format!("LAVA_DB_USER=\"{role}\"")),
+    )
+    .unwrap();
+}
+
+#[test]
+fn a_statement_timeout_cancels_cleanly() {
+    let inst = ready(Cluster::shared(), Seed { media: false, ..Seed::default() });
+    let role = format!("lava_slow_{}", inst.db_name);
+    use_role(
+        &inst,
+        &role,
+        &format!("GRANT {LAVA_ROLE} TO {role}; ALTER ROLE {role} SET statement_timeout = '50ms'"),
+    );
+    let before = snapshot(&inst);
+    // Another session holds a V1 table: the LOCK waits past the 50 ms
+    // statement_timeout long before the 10 s lock_timeout.
+    let mut other = inst.admin();
+    let mut tx = other.transaction().unwrap();
+    tx.batch_execute("SELECT count(*) FROM dashboard_app_testrun").unwrap();
+    let out = run(&inst, &["drop", "--yes"]);
+    tx.rollback().unwrap();
+    assert_failure(&out, 1);
+    let err = stderr(&out);
+    assert!(err.contains("canceled") && err.contains("nothing was changed"), "{err}");
+    assert_eq!(before, snapshot(&inst));
+    inst.cluster
+        .client("postgres")
+        .batch_execute(&format!("ALTER ROLE {role} RESET statement_timeout"))
+        .unwrap();
+    assert_success(&run(&inst, &["drop", "--yes"]));
+}
+
+#[test]
+fn a_role_without_the_rights_is_refused_before_anything() {
+    let inst = ready(Cluster::shared(), Seed { media: false, ..Seed::default() });
+    let role = format!("lava_reader_{}", inst.db_name);
+    use_role(&inst, &role, &format!("GRANT CONNECT ON DATABASE {db} TO {role};", db = inst.db_name));
+    inst.admin().batch_execute(&format!("GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role}")).unwrap();
+    let before = snapshot(&inst);
+    let out = run(&inst, &["drop", "--yes"]);
+    assert_failure(&out, 1);
+    let err = stderr(&out);
+    assert!(err.contains("missing right: ownership of"), "{err}");
+    assert!(err.contains(&format!("connected as {role}")), "{err}");
+    assert!(err.contains("INSERT on django_migrations"), "{err}");
+    assert_eq!(before, snapshot(&inst));
+}
