@@ -56,11 +56,14 @@ pub mod messages;
 pub mod postinst;
 pub mod preinst;
 pub mod presence;
+pub mod progress;
 
 pub use error::{Error, Result};
 
 /// The debconf question.
 pub const QUESTION: &str = "lava-server/removev1";
+/// The second question: take a backup before the drop (default true).
+pub const BACKUP_QUESTION: &str = "lava-server/backupv1";
 /// The package.
 pub const PACKAGE: &str = "lava-server";
 /// The version these maintainer scripts belong to.

@@ -21,10 +21,16 @@ use lava_v1_maintscript::{upgrade_from_before, PostinstAction, V1_REMOVAL_RELEAS
 
 use crate::decision::{Answer, Decision};
 use crate::presence::one_line;
+use crate::progress::{Progress, Step};
 use crate::{messages, Context, Result, Verdict};
 
 /// Runs the postinst's logic.
-pub fn run(ctx: &Context, action: &PostinstAction, options: &DropOptions) -> Result<Verdict> {
+pub fn run(
+    ctx: &Context,
+    action: &PostinstAction,
+    options: &DropOptions,
+    progress: &mut dyn Progress,
+) -> Result<Verdict> {
     let old = match action {
         PostinstAction::Configure { most_recently_configured } => most_recently_configured.as_ref(),
         other => {
@@ -66,17 +72,23 @@ pub fn run(ctx: &Context, action: &PostinstAction, options: &DropOptions) -> Res
             }
             // Before anything else: the maintenance window and the rights,
             // then the backup; the drop only runs when both are done.
+            progress.step(Step::Preflight);
             if let Err(e) = preflight(ctx) {
+                progress.done();
                 return Ok(fail(ctx, &e));
             }
             let keep = decision.as_ref().is_some_and(|d| d.backup);
             if keep {
+                progress.step(Step::Backup);
                 match backup(ctx, decision.as_ref().map_or("", |d| d.time.as_str())) {
                     Ok(path) => notes.push(format!(
                         "lava-server: the V1 data was backed up to {} (verified; restore with `lava-v1 restore`).",
                         path.display()
                     )),
-                    Err(e) => return Ok(fail(ctx, &e)),
+                    Err(e) => {
+                        progress.done();
+                        return Ok(fail(ctx, &e));
+                    }
                 }
             } else {
                 ctx.journal(&format!("postinst: configure {old}: backup skipped, as the admin chose"));
@@ -108,7 +120,10 @@ pub fn run(ctx: &Context, action: &PostinstAction, options: &DropOptions) -> Res
         }
     }
 
-    let outcome = match drop::run(&ctx.paths, options) {
+    progress.step(Step::Drop);
+    let outcome = drop::run(&ctx.paths, options);
+    progress.done();
+    let outcome = match outcome {
         Ok(o) => o,
         Err(e) => return Ok(fail(ctx, &e)),
     };

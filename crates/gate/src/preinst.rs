@@ -15,7 +15,7 @@ use lava_v1_maintscript::{PreinstAction, Version, V1_REMOVAL_RELEASE};
 
 use crate::decision::{Answer, Decision};
 use crate::presence::{self, Presence};
-use crate::{messages, Context, Result, Verdict, PACKAGE_VERSION, QUESTION};
+use crate::{messages, Context, Result, Verdict, BACKUP_QUESTION, PACKAGE_VERSION, QUESTION};
 
 /// The environment variable that tells the `config` script (a shell
 /// script, `debian/lava-server.config`) that V1 data was found, and what:
@@ -69,10 +69,21 @@ pub fn decide<R: BufRead, W: Write>(
         Presence::None => "No V1 data was found.".to_owned(),
     };
     if is_true(&value) {
+        // The backup is taken unless the admin said "false" to it; an
+        // unknown or empty answer keeps the safe default.
+        let backup = match dc.get(BACKUP_QUESTION) {
+            Ok(v) => v != "false",
+            Err(e) => {
+                log::warn!("cannot read {BACKUP_QUESTION} ({e}); the backup will be taken");
+                true
+            }
+        };
         let _lock = ctx.state().lock()?;
-        Decision::now(Answer::Remove, old, &new).write(ctx)?;
+        let mut decision = Decision::now(Answer::Remove, old, &new);
+        decision.backup = backup;
+        decision.write(ctx)?;
         ctx.journal(&format!(
-            "preinst: upgrade {old} -> {new}: {QUESTION} = true; decision recorded; {found}"
+            "preinst: upgrade {old} -> {new}: {QUESTION} = true, {BACKUP_QUESTION} = {backup}; decision recorded; {found}"
         ));
         return Ok(Verdict::ok());
     }

@@ -583,3 +583,19 @@ fn a_failed_postinst_puts_up_the_holding_page_until_the_admin_removes_it() {
     maintenance::off(&options).unwrap();
     assert_eq!(a.wait_for("/", 200).status, 200);
 }
+
+#[test]
+fn an_admin_with_a_backup_can_skip_ours() {
+    let s = Scenario::new(Cluster::shared(), seeded());
+    s.preseed("true");
+    let out = s
+        .debconf_tool("debconf-set-selections")
+        .stdin_text("lava-server lava-server/backupv1 boolean false\n");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_code(&s.script("preinst", &["upgrade", OLD, NEW], "noninteractive"), 0);
+    assert!(s.decision().unwrap().contains("backup=no"));
+    assert_code(&s.script("postinst", &["configure", OLD], "noninteractive"), 0);
+    assert_eq!(s.v1_tables(), 0);
+    assert!(!s.root().join("var/backups/lava-server").exists());
+    assert!(s.journal().contains("backup skipped, as the admin chose"), "{}", s.journal());
+}
