@@ -739,21 +739,39 @@ fn recover(
 /// Removes the output directories of jobs whose rows are gone, then the
 /// date directories they leave empty.
 fn remove_dirs(remover: &mut Remover, jobs: &[Job], report: &mut JobsRmReport) {
+    // First find what exists, then remove it grouped by parent directory
+    // and in inode order within each (as GNU rm orders big directories):
+    // on ext4 that makes the inode-table writes nearly sequential, which
+    // matters in a `job-output/` holding tens of thousands of `job-<id>`.
+    // 16 bytes a directory.
+    let mut targets: Vec<(u32, u64, i32)> = Vec::new();
     let mut days = BTreeSet::new();
-    for (i, (id, day)) in jobs.iter().enumerate() {
-        if i == jobs.len() / 2 {
-            fault::point("jobs-mid-dirs");
-        }
-        for rel in output_dirs(*id, *day) {
-            let r = remover.remove(&rel);
-            if r.existed {
-                report.output_dirs.found += 1;
-                report.output_dirs.removed += u64::from(r.complete);
-                report.output_dirs.freed += r.tally;
-            }
+    for (id, day) in jobs {
+        if let Some(ino) = remover.probe(&PathBuf::from(format!("job-output/job-{id}"))) {
+            targets.push((0, ino, *id));
         }
         if *day != 0 {
+            if let Some(ino) = remover.probe(&PathBuf::from(format!("job-output/{}/{id}", day_path(*day)))) {
+                targets.push((*day, ino, *id));
+            }
             days.insert(*day);
+        }
+    }
+    targets.sort_unstable();
+    for (i, (day, _, id)) in targets.iter().enumerate() {
+        if i == targets.len() / 2 {
+            fault::point("jobs-mid-dirs");
+        }
+        let rel = if *day == 0 {
+            PathBuf::from(format!("job-output/job-{id}"))
+        } else {
+            PathBuf::from(format!("job-output/{}/{id}", day_path(*day)))
+        };
+        let r = remover.remove(&rel);
+        if r.existed {
+            report.output_dirs.found += 1;
+            report.output_dirs.removed += u64::from(r.complete);
+            report.output_dirs.freed += r.tally;
         }
     }
     // Cached descriptors may name directories about to go.

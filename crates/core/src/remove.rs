@@ -337,6 +337,22 @@ impl Remover {
         out
     }
 
+    /// The inode number of whatever is at `rel` (not following a link), to
+    /// order removals; `None` if nothing is there.  A path that cannot be
+    /// looked at gives `Some(0)`: [`Remover::remove`] reports it.
+    pub fn probe(&mut self, rel: &Path) -> Option<u64> {
+        let (Some(parent), Some(name)) = (rel.parent(), rel.file_name()) else { return Some(0) };
+        match self.parent(parent) {
+            Ok(Some(pfd)) => match fstatat(Some(pfd), name, AtFlags::AT_SYMLINK_NOFOLLOW) {
+                Ok(st) => Some(st.st_ino),
+                Err(Errno::ENOENT) => None,
+                Err(_) => Some(0),
+            },
+            Ok(None) => None,
+            Err(()) => Some(0),
+        }
+    }
+
     /// Removes the directory `rel` if it is empty; anything else (absent,
     /// not empty, not a directory) is left silently.  Returns whether it
     /// was removed.
