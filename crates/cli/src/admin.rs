@@ -48,7 +48,10 @@ pub(crate) fn backup(paths: &Paths, args: BackupArgs) -> Result<ExitCode, Error>
     let _lock = state.lock()?;
     state.journal(&format!("backup: started into {}", args.backup_dir.display()))?;
     let options = BackupOptions { dir: args.backup_dir, ..BackupOptions::default() };
-    let made = match backup::backup(paths, &options) {
+    let spinner = crate::spinner::Spinner::new("backing up the V1 data and verifying the backup…");
+    let made = backup::backup(paths, &options);
+    drop(spinner);
+    let made = match made {
         Ok(b) => b,
         Err(e) => {
             let _ = state.journal(&format!("backup: FAILED: {e}"));

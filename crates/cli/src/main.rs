@@ -28,6 +28,7 @@ mod hold;
 mod maintenance;
 mod removal;
 mod render;
+mod spinner;
 
 /// Find and remove LAVA V1 test data (lava-server 2017.12 upgrade).
 #[derive(Debug, Parser)]
@@ -146,7 +147,10 @@ fn run(paths: &Paths, command: Command) -> Result<ExitCode, Error> {
             let options =
                 DropOptions { lock_timeout: Duration::from_secs(lock_timeout), ..DropOptions::default() };
             state.journal("drop: started (lava-v1 drop --yes)")?;
-            let outcome = match lava_v1_core::drop::run(paths, &options) {
+            let spinner = spinner::Spinner::new("dropping the V1 tables in one transaction…");
+            let outcome = lava_v1_core::drop::run(paths, &options);
+            drop(spinner);
+            let outcome = match outcome {
                 Ok(o) => o,
                 Err(e) => {
                     let _ = state.journal(&format!("drop: FAILED, nothing changed: {e}"));
