@@ -247,22 +247,7 @@ pub(crate) fn start_paused_at(inst: &Instance<'_>, args: &[&str], point: &str) -
 pub(crate) fn kill_run(inst: &Instance<'_>, mut child: std::process::Child) {
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::SIGKILL).unwrap();
     assert!(!child.wait().unwrap().success());
-    let mut c = inst.admin();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    loop {
-        let n: i64 = c
-            .query_one(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND application_name = 'lava-v1'",
-                &[&inst.db_name],
-            )
-            .unwrap()
-            .get(0);
-        if n == 0 {
-            return;
-        }
-        assert!(std::time::Instant::now() < deadline, "the killed run's backend is still there");
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    assert!(inst.wait_for_lava_v1_sessions_to_end(), "the killed run's backend is still there");
 }
 
 /// Reaches the end state of LAVA 2017.12's two V1 migrations by plain SQL

@@ -31,13 +31,12 @@
 //! every `apachectl` call, so a private instance (Debian's multi-instance
 //! layout, or a test's) is handled exactly like `/etc/apache2`.
 
-use std::fs::{File, OpenOptions};
+use std::fs::OpenOptions;
 use std::io::{ErrorKind, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use nix::fcntl::{Flock, FlockArg};
 use serde::{Deserialize, Serialize};
 
 use crate::state::{utc_now, StateDir};
@@ -1032,24 +1031,9 @@ fn ensure_state_dir(opts: &Options) -> Result<()> {
     }
 }
 
-fn lock(opts: &Options) -> Result<Flock<File>> {
+fn lock(opts: &Options) -> Result<crate::state::Lock> {
     ensure_state_dir(opts)?;
-    let path = opts.state_dir.join(LOCK);
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(0o600)
-        .open(&path)
-        .map_err(|source| Error::State { path: path.clone(), source })?;
-    match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
-        Ok(l) => Ok(l),
-        Err((_, errno)) if errno == nix::errno::Errno::EWOULDBLOCK => {
-            Err(Error::Busy { pid: "unknown".to_owned(), path })
-        }
-        Err((_, errno)) => Err(Error::State { path, source: errno.into() }),
-    }
+    crate::state::StateDir::new(&opts.state_dir).lock_named(LOCK)
 }
 
 fn load_record(opts: &Options) -> Result<Option<Record>> {

@@ -46,8 +46,15 @@ impl StateDir {
 
     /// Takes the exclusive lock, or fails at once naming the holder.
     pub fn lock(&self) -> Result<Lock> {
+        self.lock_named("lock")
+    }
+
+    /// Takes the exclusive lock kept in the file `name` of the state
+    /// directory (a separate lock for a step that may run while another
+    /// holds the main one), or fails at once naming the holder.
+    pub fn lock_named(&self, name: &str) -> Result<Lock> {
         self.ensure()?;
-        let path = self.path.join("lock");
+        let path = self.path.join(name);
         let state_err = |source| Error::State { path: path.clone(), source };
         let file = OpenOptions::new()
             .read(true)

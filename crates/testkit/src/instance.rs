@@ -143,6 +143,30 @@ impl<'c> Instance<'c> {
         self.admin().batch_execute(MAINTENANCE_WINDOW_SQL).expect("enter the maintenance window");
     }
 
+    /// Waits (up to 30 s) until no `lava-v1` session is connected to this
+    /// database, e.g. after its client was killed; returns whether they
+    /// are all gone.
+    pub fn wait_for_lava_v1_sessions_to_end(&self) -> bool {
+        let mut admin = self.admin();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let n: i64 = admin
+                .query_one(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND application_name = 'lava-v1'",
+                    &[&self.db_name],
+                )
+                .expect("read pg_stat_activity")
+                .get(0);
+            if n == 0 {
+                return true;
+            }
+            if std::time::Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
     /// The media root.
     pub fn media_root(&self) -> PathBuf {
         self.dir.path().join("media")

@@ -228,24 +228,6 @@ fn prepare(op: Op, cluster: &Cluster, scale: u32) -> Instance<'_> {
     inst
 }
 
-fn wait_backends_gone(inst: &Instance<'_>) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        let n: i64 = inst
-            .admin()
-            .query_one(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND application_name = 'lava-v1'",
-                &[&inst.db_name],
-            )
-            .unwrap()
-            .get(0);
-        if n == 0 {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 /// Checks the invariants after a kill; returns the violations.
 fn check(
     op: Op,
@@ -331,7 +313,7 @@ fn main() -> ExitCode {
             std::thread::sleep(Duration::from_micros(delay));
             let _ = child.kill();
             let _ = child.wait();
-            wait_backends_gone(&inst);
+            inst.wait_for_lava_v1_sessions_to_end();
             let found = check(op, &inst, &before, &outside);
             if !found.is_empty() {
                 violations += found.len();
