@@ -74,8 +74,10 @@ fn files_rm_in_a_hostile_tree_touches_nothing_outside() {
     let attachments = outside.path().join("attachments");
     std::fs::rename(media.join("attachments"), &attachments).unwrap();
     std::os::unix::fs::symlink(&attachments, media.join("attachments")).unwrap();
-    // And one file that cannot be removed.
-    let stuck = media.join("testdef/stuck.yaml");
+    // And one file that cannot be removed, with a newline in its name.
+    let stuck = media.join("testdef/stuck\nforged.yaml");
+    let shown = lava_v1_core::remove::display_path(&stuck);
+    assert!(shown.ends_with("stuck\\x0aforged.yaml"), "{shown}");
     let immutable = hostile::make_unremovable(&stuck);
     let outside_before = hostile::listing(outside.path());
     let job_output = hostile::listing(&media.join("job-output"));
@@ -89,17 +91,136 @@ fn files_rm_in_a_hostile_tree_touches_nothing_outside() {
     assert!(std::fs::symlink_metadata(media.join("attachments")).is_err(), "the link is unlinked");
     let left: Vec<&str> = v["left"].as_array().unwrap().iter().map(|f| f["path"].as_str().unwrap()).collect();
     if immutable {
-        assert_eq!(left, [stuck.display().to_string()], "{v}");
+        assert_eq!(left, [shown.as_str()], "{v}");
     } else {
-        assert!(left.contains(&stuck.display().to_string().as_str()), "{v}");
+        assert!(left.contains(&shown.as_str()), "{v}");
     }
     let text = stderr(&out);
-    assert!(text.contains("could not be removed"), "{text}");
+    assert!(text.contains("could not be removed") && text.contains(&shown), "{text}");
+    // The name cannot forge a line of its own.
+    assert!(!text.lines().chain(stdout(&out).lines()).any(|l| l.starts_with("forged")), "{text}");
 
     // Once the admin deals with it, a rerun removes what is left.
     hostile::undo_unremovable(&stuck);
     let out = run(&inst, &["files", "rm"]);
     assert_success(&out);
     assert!(!media.join("testdef").exists());
+    assert_eq!(outside_before, hostile::listing(outside.path()));
+}
+
+#[test]
+fn files_rm_never_crosses_a_bind_mount() {
+    let inst = Instance::new(Cluster::shared(), Seed::default());
+    drop_v1_by_sql(&mut inst.admin());
+    let media = inst.media_root();
+    let outside = tempfile::tempdir().unwrap();
+    hostile::precious_dir(outside.path());
+    let outside_before = hostile::listing(outside.path());
+    // A directory outside bind-mounted inside bundles/ (same file system,
+    // so the same st_dev: only the mount id tells it apart).
+    let point = media.join("bundles/shared");
+    std::fs::create_dir(&point).unwrap();
+    let mounts = [(outside.path(), point.as_path())];
+
+    let plain: serde_json::Value = serde_json::from_slice(&run(&inst, &["status", "--json"]).stdout).unwrap();
+    let out = run_with_bind_mounts(&inst, &mounts, &["status", "--json"]);
+    assert_success(&out);
+    let mounted: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (p, m) = (&plain["media"][0], &mounted["media"][0]);
+    assert_eq!(m["name"], "bundles");
+    assert_eq!((&m["files"], &m["bytes"]), (&p["files"], &p["bytes"]), "counted what is behind the mount");
+    assert_eq!(m["skipped"], 1, "{m}");
+
+    let out = run_with_bind_mounts(&inst, &mounts, &["files", "rm", "--json"]);
+    assert_failure(&out, 1);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(outside_before, hostile::listing(outside.path()), "removed through the bind mount");
+    let left = v["left"].as_array().unwrap();
+    assert_eq!(left.len(), 1, "{v}");
+    assert_eq!(left[0]["path"], point.display().to_string());
+    assert!(left[0]["reason"].as_str().unwrap().contains("mount point"), "{v}");
+    // Everything else went; the mount point (empty once unmounted) and
+    // bundles/ holding it stay.
+    assert_eq!(std::fs::read_dir(media.join("bundles")).unwrap().count(), 1);
+    assert_eq!(std::fs::read_dir(&point).unwrap().count(), 0);
+    assert!(!media.join("attachments").exists());
+
+    // Unmounted, a plain rerun finishes.
+    assert_success(&run(&inst, &["files", "rm"]));
+    assert!(!media.join("bundles").exists());
+    assert_eq!(outside_before, hostile::listing(outside.path()));
+}
+
+#[test]
+fn a_link_swapped_in_while_the_walk_runs_is_never_followed() {
+    let inst = Instance::new(Cluster::shared(), Seed { media: false, ..Seed::default() });
+    drop_v1_by_sql(&mut inst.admin());
+    let media = inst.media_root();
+    let outside = tempfile::tempdir().unwrap();
+    hostile::precious_dir(outside.path());
+    let victim = media.join("bundles/victim");
+    std::fs::create_dir_all(victim.join("sub/deeper")).unwrap();
+    std::fs::write(victim.join("sub/a.json"), b"{}").unwrap();
+    std::fs::write(victim.join("sub/deeper/b.json"), b"{}").unwrap();
+    let outside_before = hostile::listing(outside.path());
+
+    // Paused once `victim` has been read and before `sub` is entered: swap
+    // `sub` for a link to the directory outside (an attacker's move).
+    let paused = start_resumable(&inst, &["files", "rm", "--json"], "remove-after-scan");
+    let moved = outside.path().join("moved-away");
+    std::fs::rename(victim.join("sub"), &moved).unwrap();
+    std::os::unix::fs::symlink(outside.path(), victim.join("sub")).unwrap();
+    let moved_before = hostile::listing(&moved);
+    paused.resume();
+    let (status, err) = paused.finish();
+    assert!(status.success(), "{err}");
+    // The link was unlinked as an entry; what it points at is untouched,
+    // and so is the directory moved out of the tree.
+    let mut outside_after = hostile::listing(outside.path());
+    outside_after.retain(|p, _| !p.starts_with("moved-away"));
+    assert_eq!(outside_before, outside_after);
+    assert_eq!(moved_before, hostile::listing(&moved));
+    assert!(std::fs::symlink_metadata(media.join("bundles")).is_err());
+}
+
+#[test]
+fn ten_thousand_levels_and_hostile_names_are_measured_backed_up_and_removed() {
+    let inst = ready(Cluster::shared(), Seed::default());
+    let media = inst.media_root();
+    let outside = tempfile::tempdir().unwrap();
+    hostile::precious_dir(outside.path());
+    hostile::hostile_contents(&media.join("bundles/hostile"), outside.path());
+    let len = hostile::nested(&media.join("attachments"), "deep", 10_000, "d");
+    assert!(len > 20_000);
+    let outside_before = hostile::listing(outside.path());
+
+    let status: serde_json::Value =
+        serde_json::from_slice(&run(&inst, &["status", "--json"]).stdout).unwrap();
+    let attachments =
+        status["media"].as_array().unwrap().iter().find(|m| m["name"] == "attachments").unwrap();
+    assert!(attachments["dirs"].as_u64().unwrap() > 10_000, "{attachments}");
+    assert_eq!(attachments["skipped"], 0, "{attachments}");
+    let bundles = &status["media"][0];
+    assert_eq!(bundles["skipped"], 0, "{bundles}");
+
+    // The backup takes all of it, links as links.
+    let backups = tempfile::tempdir().unwrap();
+    let out = run(&inst, &["backup", "--backup-dir", backups.path().to_str().unwrap()]);
+    assert_success(&out);
+    let tar = std::fs::read_dir(backups.path()).unwrap().next().unwrap().unwrap().path().join("media.tar");
+    let listed = std::process::Command::new("tar").arg("-tvf").arg(&tar).output().unwrap();
+    assert!(listed.status.success());
+    let listed = String::from_utf8_lossy(&listed.stdout);
+    assert!(listed.lines().any(|l| l.ends_with("/d/bottom.txt")), "the deepest file is not in the backup");
+    assert!(listed.contains("bundles/hostile/l1/l2/l3/escape -> "), "links are stored as links");
+
+    assert_success(&run(&inst, &["drop", "--yes"]));
+    let out = run(&inst, &["files", "rm", "--json"]);
+    assert_success(&out);
+    let done: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(done["freed"]["dirs"].as_u64().unwrap() > 10_000, "{done}");
+    for name in lava_v1_core::schema::V1_MEDIA_DIRS {
+        assert!(std::fs::symlink_metadata(media.join(name)).is_err(), "{name}");
+    }
     assert_eq!(outside_before, hostile::listing(outside.path()));
 }

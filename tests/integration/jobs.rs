@@ -503,3 +503,48 @@ fn pending_work_of_another_instance_is_refused() {
     assert!(pending.exists());
     let _: &Path = &pending;
 }
+
+#[test]
+fn jobs_rm_goes_through_a_mounted_job_output_but_never_into_a_bind_mount_below_it() {
+    let inst = Instance::new(Cluster::shared(), Seed::default());
+    finish_v1_jobs(&mut inst.admin());
+    let outside = tempfile::tempdir().unwrap();
+    hostile::precious_dir(outside.path());
+    let outside_before = hostile::listing(outside.path());
+    let dirs = job_dirs(&inst);
+    let v1: Vec<PathBuf> = dirs
+        .iter()
+        .filter(|d| !d.1)
+        .filter_map(|d| [&d.2, &d.3].into_iter().find(|p| p.is_dir()).cloned())
+        .collect();
+    let v2_files: Vec<PathBuf> = dirs
+        .iter()
+        .filter(|d| d.1)
+        .flat_map(|d| [d.2.join("output.yaml"), d.3.join("output.yaml")])
+        .collect();
+    let v2_files: Vec<PathBuf> = v2_files.into_iter().filter(|f| f.exists()).collect();
+    assert!(v1.len() > 2 && !v2_files.is_empty());
+    // job-output on a mount of its own (the admin's layout: logs on their
+    // own disk), and a directory outside bind-mounted into one V1 job's.
+    let job_output = inst.media_root().join("job-output");
+    let point = v1[0].join("shared-logs");
+    std::fs::create_dir(&point).unwrap();
+    let mounts = [(job_output.as_path(), job_output.as_path()), (outside.path(), point.as_path())];
+
+    let out = run_with_bind_mounts(&inst, &mounts, &["jobs", "rm", "--v1", "--json"]);
+    assert_failure(&out, 1);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(outside_before, hostile::listing(outside.path()), "removed through the bind mount");
+    let left = v["left"].as_array().unwrap();
+    assert_eq!(left.len(), 1, "{v}");
+    assert_eq!(left[0]["path"], point.display().to_string());
+    assert!(left[0]["reason"].as_str().unwrap().contains("mount point"), "{v}");
+    assert!(point.is_dir() && !v1[0].join("output.txt").exists());
+    for d in &v1[1..] {
+        assert!(!d.exists(), "{} was not removed through the mounted job-output", d.display());
+    }
+    for f in &v2_files {
+        assert!(f.exists(), "{}", f.display());
+    }
+    assert_eq!(v["v1_jobs_remaining"], 0);
+}

@@ -4,56 +4,16 @@
 //! a clear error, a non-zero exit, nothing changed, and a rerun that
 //! completes once the cause is gone.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Stdio};
-
 use lava_v1_testkit::cluster::{LAVA_PASSWORD, LAVA_ROLE};
 use lava_v1_testkit::{Cluster, Instance, Seed};
 
 use crate::util::*;
 
-/// Starts `lava-v1 drop --yes` paused at `point`, resumable by creating
-/// the returned file.
-fn paused_drop(
-    inst: &Instance<'_>,
-    point: &str,
-) -> (Child, std::path::PathBuf, std::thread::JoinHandle<String>) {
-    let resume = inst.dir.path().join(format!("resume-{point}"));
-    let mut child = command(inst)
-        .args(["drop", "--yes"])
-        .env("LAVA_V1_FAULT_PAUSE", point)
-        .env("LAVA_V1_FAULT_RESUME", &resume)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let mut seen = String::new();
-    for line in lines.by_ref() {
-        let line = line.unwrap();
-        seen.push_str(&line);
-        seen.push('\n');
-        if line.contains(&format!("paused at {point}")) {
-            break;
-        }
-    }
-    assert!(seen.contains("paused at"), "never paused: {seen}");
-    let rest = std::thread::spawn(move || {
-        let mut s = seen;
-        for l in lines.map_while(Result::ok) {
-            s.push_str(&l);
-            s.push('\n');
-        }
-        s
-    });
-    (child, resume, rest)
-}
-
 #[test]
 fn backend_terminated_mid_transaction() {
     let inst = ready(Cluster::shared(), Seed { media: false, ..Seed::default() });
     let before = snapshot(&inst);
-    let (mut child, resume, stderr) = paused_drop(&inst, "after-column");
+    let paused = start_resumable(&inst, &["drop", "--yes"], "after-column");
     let killed: i64 = inst
         .admin()
         .query_one(
@@ -64,9 +24,8 @@ fn backend_terminated_mid_transaction() {
         .unwrap()
         .get(0);
     assert_eq!(killed, 1);
-    std::fs::write(&resume, "").unwrap();
-    let status = child.wait().unwrap();
-    let err = stderr.join().unwrap();
+    paused.resume();
+    let (status, err) = paused.finish();
     assert_eq!(status.code(), Some(1), "{err}");
     assert!(err.contains("was interrupted") && err.contains("nothing was changed"), "{err}");
     assert!(!err.contains(LAVA_PASSWORD));
@@ -88,11 +47,10 @@ fn server_stopped_before_and_during_the_drop() {
     cluster.start_server();
     assert_eq!(before, snapshot(&inst));
 
-    let (mut child, resume, stderr_rest) = paused_drop(&inst, "after-tables");
+    let paused = start_resumable(&inst, &["drop", "--yes"], "after-tables");
     cluster.stop();
-    std::fs::write(&resume, "").unwrap();
-    let status = child.wait().unwrap();
-    let err = stderr_rest.join().unwrap();
+    paused.resume();
+    let (status, err) = paused.finish();
     assert_eq!(status.code(), Some(1), "{err}");
     assert!(err.contains("was interrupted"), "{err}");
     cluster.start_server();

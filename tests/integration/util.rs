@@ -34,6 +34,39 @@ pub(crate) fn run(inst: &Instance<'_>, args: &[&str]) -> Output {
     out
 }
 
+/// Runs `lava-v1 <args>` in a private mount namespace in which each
+/// `(source, target)` directory is bind-mounted: the mounts vanish with the
+/// process whatever happens, and the host never sees them.  Root needs
+/// only the mount namespace; anyone else a user namespace too.
+pub(crate) fn run_with_bind_mounts(
+    inst: &Instance<'_>,
+    mounts: &[(&std::path::Path, &std::path::Path)],
+    args: &[&str],
+) -> Output {
+    let mut base = command(inst);
+    base.args(args);
+    let mut c = Command::new("unshare");
+    if !nix::unistd::geteuid().is_root() {
+        c.arg("--map-root-user");
+    }
+    c.args(["--mount", "--propagation", "private", "sh", "-ec"]);
+    c.arg(r#"n=$1; shift; while [ "$n" -gt 0 ]; do mount --bind "$1" "$2"; shift 2; n=$((n-1)); done; exec "$@""#);
+    c.arg("sh").arg(mounts.len().to_string());
+    for (source, target) in mounts {
+        c.arg(source).arg(target);
+    }
+    c.arg(base.get_program()).args(base.get_args());
+    for (k, v) in base.get_envs() {
+        match v {
+            Some(v) => c.env(k, v),
+            None => c.env_remove(k),
+        };
+    }
+    let out = c.output().expect("run lava-v1 under unshare");
+    assert_no_secret(&out);
+    out
+}
+
 pub(crate) fn assert_no_secret(out: &Output) {
     for stream in [&out.stdout, &out.stderr] {
         let text = String::from_utf8_lossy(stream);
@@ -217,30 +250,75 @@ pub(crate) fn testjob_fks(client: &mut postgres::Client) -> Vec<(String, String,
 /// Starts `lava-v1 <args>` paused at the fault point `point`; returns
 /// once it is there.
 pub(crate) fn start_paused_at(inst: &Instance<'_>, args: &[&str], point: &str) -> std::process::Child {
+    spawn_paused(inst, args, point, None).0
+}
+
+/// A run paused at a fault point, resumed by [`Paused::resume`].
+pub(crate) struct Paused {
+    pub(crate) child: std::process::Child,
+    resume: std::path::PathBuf,
+    stderr: std::thread::JoinHandle<String>,
+}
+
+impl Paused {
+    /// Lets the run go on.
+    pub(crate) fn resume(&self) {
+        std::fs::write(&self.resume, "").expect("create the resume file");
+    }
+
+    /// Waits for the end of the run: its exit status and all of its stderr.
+    pub(crate) fn finish(mut self) -> (std::process::ExitStatus, String) {
+        let status = self.child.wait().expect("wait for lava-v1");
+        (status, self.stderr.join().expect("stderr reader"))
+    }
+}
+
+/// Starts `lava-v1 <args>` paused at the fault point `point`, to be
+/// resumed (or killed) once it is there.
+pub(crate) fn start_resumable(inst: &Instance<'_>, args: &[&str], point: &str) -> Paused {
+    let resume = inst.dir.path().join(format!("resume-{point}"));
+    let (child, stderr) = spawn_paused(inst, args, point, Some(&resume));
+    Paused { child, resume, stderr }
+}
+
+fn spawn_paused(
+    inst: &Instance<'_>,
+    args: &[&str],
+    point: &str,
+    resume: Option<&std::path::Path>,
+) -> (std::process::Child, std::thread::JoinHandle<String>) {
     use std::io::{BufRead, BufReader};
-    let mut child = command(inst)
-        .args(args)
+    let mut cmd = command(inst);
+    cmd.args(args)
         .env("LAVA_V1_FAULT_PAUSE", point)
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let mut seen = Vec::new();
+        .stderr(std::process::Stdio::piped());
+    if let Some(file) = resume {
+        cmd.env("LAVA_V1_FAULT_RESUME", file);
+    }
+    let mut child = cmd.spawn().expect("start lava-v1");
+    let mut lines = BufReader::new(child.stderr.take().expect("piped")).lines();
+    let mut seen = String::new();
     loop {
         match lines.next() {
             Some(Ok(line)) => {
-                let done = line.contains(&format!("paused at {point}"));
-                seen.push(line);
-                if done {
+                seen.push_str(&line);
+                seen.push('\n');
+                if line.contains(&format!("paused at {point}")) {
                     break;
                 }
             }
-            _ => panic!("lava-v1 ended before reaching {point}: {seen:?} ({:?})", child.wait()),
+            _ => panic!("lava-v1 ended before reaching {point}: {seen} ({:?})", child.wait()),
         }
     }
-    std::thread::spawn(move || for _ in lines {});
-    child
+    let rest = std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            seen.push_str(&line);
+            seen.push('\n');
+        }
+        seen
+    });
+    (child, rest)
 }
 
 /// SIGKILLs a paused run and waits until its database backend is gone.

@@ -129,7 +129,11 @@ pub(crate) fn status(r: &Report) -> String {
                 "{} files, {}{}",
                 thousands(m.files as i64),
                 bytes(m.bytes),
-                if m.skipped > 0 { format!(", {} entries unreadable", m.skipped) } else { String::new() }
+                if m.skipped > 0 {
+                    format!(", {} entries left out (unreadable, or mount points)", m.skipped)
+                } else {
+                    String::new()
+                }
             )
         };
         let _ = writeln!(s, "  {:<20} {what}", m.name);

@@ -9,6 +9,7 @@
 //! no-op.
 
 use std::path::PathBuf;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 /// The environment variable that selects a pause point.
@@ -16,23 +17,24 @@ pub const PAUSE_VAR: &str = "LAVA_V1_FAULT_PAUSE";
 /// The environment variable naming the file whose creation resumes a pause.
 pub const RESUME_VAR: &str = "LAVA_V1_FAULT_RESUME";
 
-/// Pauses if `point` is the selected injection point.
+/// Pauses if `point` is the selected injection point.  Cheap when none is
+/// (the variable is read once per process), so points may sit in loops.
 pub fn point(point: &str) {
-    match std::env::var(PAUSE_VAR) {
-        Ok(selected) if selected == point => {
-            log::warn!("fault injection: paused at {point}");
-            let resume = std::env::var_os(RESUME_VAR).map(PathBuf::from);
-            loop {
-                match &resume {
-                    Some(file) if file.exists() => {
-                        log::warn!("fault injection: resumed at {point}");
-                        return;
-                    }
-                    Some(_) => std::thread::sleep(Duration::from_millis(20)),
-                    None => std::thread::sleep(Duration::from_secs(3600)),
-                }
+    static SELECTED: OnceLock<Option<String>> = OnceLock::new();
+    let selected = SELECTED.get_or_init(|| std::env::var(PAUSE_VAR).ok());
+    if selected.as_deref() != Some(point) {
+        return;
+    }
+    log::warn!("fault injection: paused at {point}");
+    let resume = std::env::var_os(RESUME_VAR).map(PathBuf::from);
+    loop {
+        match &resume {
+            Some(file) if file.exists() => {
+                log::warn!("fault injection: resumed at {point}");
+                return;
             }
+            Some(_) => std::thread::sleep(Duration::from_millis(20)),
+            None => std::thread::sleep(Duration::from_secs(3600)),
         }
-        _ => {}
     }
 }

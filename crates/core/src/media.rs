@@ -1,14 +1,16 @@
 //! The V1 directories under `MEDIA_ROOT`: what exists and how big it is.
 //!
-//! Read-only.  The walk never follows a symbolic link (a link is counted as
-//! a link, its target is not visited), never leaves the file system the
-//! media root is on, and keeps going past what it cannot read, counting it.
+//! Read-only.  The walk is the removers' own in a dry run
+//! ([`crate::remove`]): it never follows a symbolic link (a link is counted
+//! as a link, its target is not visited), never crosses a mount point,
+//! copes with any depth and any name, and keeps going past what it cannot
+//! read, counting it.
 
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use crate::remove::Remover;
 use crate::schema::V1_MEDIA_DIRS;
 
 /// One V1 directory under the media root.
@@ -30,7 +32,7 @@ pub struct MediaDir {
     pub symlinks: u64,
     /// Sum of the sizes of the regular files, in bytes.
     pub bytes: u64,
-    /// Entries that could not be read, or sit on another file system.
+    /// Entries that could not be read, or are mount points (not crossed).
     pub skipped: u64,
 }
 
@@ -68,46 +70,25 @@ fn measure(media_root: &Path, name: &str) -> MediaDir {
         out.bytes = meta.len();
         return out;
     }
-    let device = meta.dev();
-    // Iterative walk: no recursion limit on deep trees.
-    let mut stack = vec![path];
-    while let Some(dir) = stack.pop() {
-        let entries = match std::fs::read_dir(&dir) {
-            Ok(e) => e,
-            Err(e) => {
-                log::warn!("cannot read {}: {e}", dir.display());
-                out.skipped += 1;
-                continue;
-            }
-        };
-        for entry in entries {
-            let Ok(entry) = entry else {
-                out.skipped += 1;
-                continue;
-            };
-            let Ok(meta) = entry.metadata() else {
-                out.skipped += 1;
-                continue;
-            };
-            let ft = meta.file_type();
-            if ft.is_symlink() {
-                out.symlinks += 1;
-            } else if ft.is_dir() {
-                if meta.dev() != device {
-                    log::warn!("not crossing into another file system at {}", entry.path().display());
-                    out.skipped += 1;
-                    continue;
-                }
-                out.dirs += 1;
-                stack.push(entry.path());
-            } else {
-                out.files += 1;
-                if ft.is_file() {
-                    out.bytes += meta.len();
-                }
-            }
+    // The same walk as the removers' dry run, so what is reported here is
+    // exactly what `files rm` would remove.
+    let mut walker = match Remover::open(media_root, true) {
+        Ok(w) => w,
+        Err(e) => {
+            log::warn!("{e}");
+            out.skipped += 1;
+            return out;
         }
-    }
+    };
+    let r = walker.remove(Path::new(name));
+    let (failures, more) = walker.failures();
+    out.skipped = failures.len() as u64 + more;
+    out.files = r.tally.files;
+    // The tally counts the directory itself once it is gone (in a dry run:
+    // once nothing below it would be left).
+    out.dirs = r.tally.dirs - u64::from(r.complete && r.tally.dirs > 0);
+    out.symlinks = r.tally.symlinks;
+    out.bytes = r.tally.bytes;
     out
 }
 

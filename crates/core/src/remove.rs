@@ -10,17 +10,24 @@
 //!   is never followed, it is unlinked as an entry (its target untouched);
 //!   a path component of the media root that is a symbolic link is not
 //!   followed either, and what lies behind it is reported and left;
-//! * never crosses into another file system (a directory whose `st_dev`
-//!   differs from the media root's is reported and left), and so never
-//!   leaves the media root: it only goes down by names read from the
-//!   directory, and back up through `..` of a directory it holds open,
+//! * never crosses a mount point inside what it removes: a directory on
+//!   another mount than the one it was found in (another file system, or a
+//!   bind mount of a directory that may be anywhere, on the same file
+//!   system) is reported and left, its contents untouched.  Mounts are told
+//!   apart by the kernel's mount id (`statx`), not by `st_dev` alone, which
+//!   a bind mount shares.  The directories leading *to* what is removed
+//!   (`job-output/2017/…`) may be mount points: that is the admin's layout;
+//! * so never leaves the media root: it only goes down by names read from
+//!   the directory, and back up through `..` of a directory it holds open,
 //!   checking that `..` is the very directory (device and inode) it came
 //!   from;
 //! * is iterative, with at most [`MAX_OPEN`] directories open at once
 //!   (ancestors beyond that are closed and re-opened through `..`), so a
 //!   tree far deeper than `PATH_MAX` is no problem and no descriptor limit
 //!   is hit;
-//! * handles any byte string as a name (names are never decoded);
+//! * handles any byte string as a name (names are never decoded; shown
+//!   with non-UTF-8 bytes and control characters such as a newline
+//!   escaped, so a name cannot forge a line of output);
 //! * keeps going past an entry it cannot remove, and records it (path and
 //!   reason; the first [`MAX_FAILURES`] in full, the rest counted) for the
 //!   final report.  A directory that keeps any entry is itself left.
@@ -92,17 +99,83 @@ pub struct Removal {
     pub tally: Tally,
 }
 
-/// Shows a path for people and JSON: UTF-8 as is, other bytes as `\xNN`.
+/// Shows a path for people and JSON: UTF-8 as is, except that bytes that
+/// are not UTF-8, control characters (a newline in a name) and the
+/// backslash itself are shown as `\xNN`, so the text is one line and
+/// cannot be mistaken for another path.
 pub fn display_path(path: &Path) -> String {
     let mut out = String::new();
     for chunk in path.as_os_str().as_bytes().utf8_chunks() {
-        out.push_str(chunk.valid());
+        for c in chunk.valid().chars() {
+            if c.is_control() || c == '\\' {
+                let mut buf = [0u8; 4];
+                for b in c.encode_utf8(&mut buf).bytes() {
+                    out.push_str(&format!("\\x{b:02x}"));
+                }
+            } else {
+                out.push(c);
+            }
+        }
         for b in chunk.invalid() {
             out.push_str(&format!("\\x{b:02x}"));
         }
     }
     out
 }
+
+/// What identifies a directory: its device, inode and mount.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Ident {
+    dev: u64,
+    ino: u64,
+    /// The kernel's mount id, where the kernel reports it (Linux ≥ 5.8).
+    mnt: Option<u64>,
+}
+
+impl Ident {
+    /// Of the open file `fd` itself.
+    fn of(fd: RawFd) -> std::result::Result<Ident, Errno> {
+        Self::statx(fd, c"", libc::AT_EMPTY_PATH)
+    }
+
+    #[allow(unsafe_code)]
+    fn statx(fd: RawFd, name: &CStr, flags: libc::c_int) -> std::result::Result<Ident, Errno> {
+        let mut buf = std::mem::MaybeUninit::<libc::statx>::zeroed();
+        let mask = libc::STATX_INO | libc::STATX_MNT_ID;
+        // SAFETY: `name` is a NUL-terminated string and `buf` points to a
+        // `struct statx` the kernel may write into.
+        let rc = unsafe {
+            libc::statx(fd, name.as_ptr(), flags | libc::AT_SYMLINK_NOFOLLOW, mask, buf.as_mut_ptr())
+        };
+        if rc == -1 {
+            let e = Errno::last();
+            if e != Errno::ENOSYS {
+                return Err(e);
+            }
+            // No statx (a very old kernel): device and inode only.
+            let st = fstat(fd)?;
+            return Ok(Ident { dev: st.st_dev, ino: st.st_ino, mnt: None });
+        }
+        // SAFETY: statx succeeded, so the kernel filled the structure (and
+        // it was zeroed before, so every field is initialised either way).
+        let st = unsafe { buf.assume_init() };
+        Ok(Ident {
+            dev: (u64::from(st.stx_dev_major) << 32) | u64::from(st.stx_dev_minor),
+            ino: st.stx_ino,
+            mnt: (st.stx_mask & libc::STATX_MNT_ID != 0).then_some(st.stx_mnt_id),
+        })
+    }
+
+    /// On the same mount as `other` (the same file system, and the same
+    /// mount of it where the kernel tells mounts apart).
+    fn same_mount(&self, other: &Ident) -> bool {
+        self.dev == other.dev && (self.mnt.is_none() || other.mnt.is_none() || self.mnt == other.mnt)
+    }
+}
+
+/// Why a mount point is left.
+const MOUNT_POINT: &str =
+    "a mount point (another file system, or a bind mount); not crossed: unmount it, or empty it by hand";
 
 fn dir_flags() -> OFlag {
     OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC | OFlag::O_NONBLOCK
@@ -128,8 +201,7 @@ fn describe(e: Errno) -> String {
 struct Frame {
     /// Open while it is one of the [`MAX_OPEN`] deepest.
     dir: Option<Dir>,
-    dev: u64,
-    ino: u64,
+    id: Ident,
     name: OsString,
     /// Subdirectories still to visit.
     subdirs: Vec<OsString>,
@@ -162,7 +234,6 @@ enum Opened {
 pub struct Remover {
     root: Dir,
     root_path: PathBuf,
-    dev: u64,
     dry_run: bool,
     /// Parent directories looked up by relative path, until
     /// [`Remover::forget_parents`].
@@ -186,11 +257,9 @@ impl Remover {
         let root =
             Dir::open(media_root, OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())
                 .map_err(media_err)?;
-        let st = fstat(root.as_raw_fd()).map_err(media_err)?;
         Ok(Remover {
             root,
             root_path: media_root.to_owned(),
-            dev: st.st_dev,
             dry_run,
             parents: Vec::new(),
             failures: Vec::new(),
@@ -220,7 +289,8 @@ impl Remover {
 
     fn fail(&mut self, path: &Path, reason: impl Into<String>) {
         let reason = reason.into();
-        log::warn!("left {}: {reason}", display_path(path));
+        let left = if self.dry_run { "would leave" } else { "left" };
+        log::warn!("{left} {}: {reason}", display_path(path));
         if self.failures.len() < MAX_FAILURES {
             self.failures.push(Failure { path: display_path(path), reason });
         } else {
@@ -251,18 +321,10 @@ impl Remover {
             };
             walked.push(name);
             let at = current.as_ref().map_or(self.root.as_raw_fd(), |d| d.as_raw_fd());
+            // A mount point on the way is the admin's layout (job output
+            // on its own disk); only symbolic links are refused here.
             match Dir::openat(Some(at), name, dir_flags(), Mode::empty()) {
-                Ok(d) => match fstat(d.as_raw_fd()) {
-                    Ok(st) if st.st_dev == self.dev => current = Some(d),
-                    Ok(_) => {
-                        self.fail(&walked, "on another file system; not crossed");
-                        return self.remember(rel, Parent::Unusable);
-                    }
-                    Err(e) => {
-                        self.fail(&walked, describe(e));
-                        return self.remember(rel, Parent::Unusable);
-                    }
-                },
+                Ok(d) => current = Some(d),
                 Err(Errno::ENOENT) => return self.remember(rel, Parent::Absent),
                 Err(Errno::ELOOP) | Err(Errno::ENOTDIR) => {
                     self.fail(&walked, "a symbolic link or not a directory; not followed");
@@ -327,10 +389,6 @@ impl Remover {
         };
         out.existed = true;
         out.complete = match kind(&st) {
-            Type::Directory if st.st_dev != self.dev => {
-                self.fail(&path, "on another file system; not crossed");
-                false
-            }
             Type::Directory => self.tree(pfd, name, &mut path, &mut out.tally),
             ty => self.unlink(pfd, name, ty, Some(&st), &path, &mut out.tally),
         };
@@ -363,7 +421,7 @@ impl Remover {
         let (Some(parent), Some(name)) = (rel.parent(), rel.file_name()) else { return false };
         let Ok(Some(pfd)) = self.parent(parent) else { return false };
         match fstatat(Some(pfd), name, AtFlags::AT_SYMLINK_NOFOLLOW) {
-            Ok(st) if kind(&st) == Type::Directory && st.st_dev == self.dev => {}
+            Ok(st) if kind(&st) == Type::Directory => {}
             _ => return false,
         }
         unlinkat(Some(pfd), name, UnlinkatFlags::RemoveDir).is_ok()
@@ -447,10 +505,18 @@ impl Remover {
         complete
     }
 
-    /// Removes the directory `name` of `pfd` and everything below it.
-    /// `path` is its path for messages; it is restored on return.
+    /// Removes the directory `name` of `pfd` and everything below it,
+    /// staying on the mount of `pfd`.  `path` is its path for messages; it
+    /// is restored on return.
     fn tree(&mut self, pfd: RawFd, name: &OsStr, path: &mut PathBuf, tally: &mut Tally) -> bool {
-        let root = match self.open_dir(pfd, name, path) {
+        let mount = match Ident::of(pfd) {
+            Ok(id) => id,
+            Err(e) => {
+                self.fail(path, describe(e));
+                return false;
+            }
+        };
+        let root = match self.open_dir(pfd, name, path, &mount) {
             Opened::Dir(frame) => frame,
             Opened::Gone => return true,
             Opened::NotDir => {
@@ -471,12 +537,15 @@ impl Remover {
                 let top = stack.last_mut().expect("still there");
                 top.subdirs = subdirs;
                 top.incomplete |= !complete;
+                // Names read, subdirectories not yet entered: where a
+                // swapped-in link would strike.
+                crate::fault::point("remove-after-scan");
                 continue;
             }
             if let Some(sub) = top.subdirs.pop() {
                 let fd = top.dir.as_ref().expect("the deepest directory is open").as_raw_fd();
                 path.push(&sub);
-                match self.open_dir(fd, &sub, path) {
+                match self.open_dir(fd, &sub, path, &mount) {
                     Opened::Dir(frame) => {
                         stack.push(frame);
                         if stack.len() > MAX_OPEN {
@@ -523,11 +592,9 @@ impl Remover {
             };
             if parent.dir.is_none() {
                 let child = frame.dir.as_ref().expect("the deepest directory is open");
-                let reopened =
-                    Dir::openat(Some(child.as_raw_fd()), "..", dir_flags(), Mode::empty()).ok().filter(|d| {
-                        fstat(d.as_raw_fd())
-                            .is_ok_and(|st| st.st_dev == parent.dev && st.st_ino == parent.ino)
-                    });
+                let reopened = Dir::openat(Some(child.as_raw_fd()), "..", dir_flags(), Mode::empty())
+                    .ok()
+                    .filter(|d| Ident::of(d.as_raw_fd()).is_ok_and(|id| id == parent.id));
                 match reopened {
                     Some(d) => parent.dir = Some(d),
                     None => {
@@ -569,21 +636,21 @@ impl Remover {
         true
     }
 
-    /// Opens a directory of the tree.
-    fn open_dir(&mut self, pfd: RawFd, name: &OsStr, path: &Path) -> Opened {
+    /// Opens a directory of the tree, which must be on `mount`.  (Checked
+    /// on the open descriptor: what was opened is what is judged.)
+    fn open_dir(&mut self, pfd: RawFd, name: &OsStr, path: &Path, mount: &Ident) -> Opened {
         match Dir::openat(Some(pfd), name, dir_flags(), Mode::empty()) {
-            Ok(dir) => match fstat(dir.as_raw_fd()) {
-                Ok(st) if st.st_dev == self.dev => Opened::Dir(Frame {
+            Ok(dir) => match Ident::of(dir.as_raw_fd()) {
+                Ok(id) if id.same_mount(mount) => Opened::Dir(Frame {
                     dir: Some(dir),
-                    dev: st.st_dev,
-                    ino: st.st_ino,
+                    id,
                     name: name.to_owned(),
                     subdirs: Vec::new(),
                     scanned: false,
                     incomplete: false,
                 }),
                 Ok(_) => {
-                    self.fail(path, "on another file system; not crossed");
+                    self.fail(path, MOUNT_POINT);
                     Opened::Failed
                 }
                 Err(e) => {
@@ -620,14 +687,23 @@ pub fn remove_parallel(
         let (f, more) = main.take_failures();
         return Ok((r, f, more));
     };
-    // Only a plain directory on our file system is shared out; anything
-    // else (absent, a link, a file, a mount point) goes the usual way.
+    // Only a plain directory on the mount of its parent is shared out;
+    // a mount point is reported and left; anything else (absent, a link, a
+    // file) goes the usual way.
     let top = match main.parent(parent) {
         Ok(Some(pfd)) => match fstatat(Some(pfd), name, AtFlags::AT_SYMLINK_NOFOLLOW) {
-            Ok(st) if kind(&st) == Type::Directory && st.st_dev == main.dev && threads > 1 => {
+            Ok(st) if kind(&st) == Type::Directory && threads > 1 => {
                 let path = main.root_path.join(rel);
-                match main.open_dir(pfd, name, &path) {
-                    Opened::Dir(frame) => Some((pfd, frame)),
+                match Ident::of(pfd).map(|mount| main.open_dir(pfd, name, &path, &mount)) {
+                    Ok(Opened::Dir(frame)) => Some((pfd, frame)),
+                    Ok(Opened::Failed) => {
+                        let (f, more) = main.take_failures();
+                        return Ok((
+                            Removal { existed: true, complete: false, tally: Tally::default() },
+                            f,
+                            more,
+                        ));
+                    }
                     _ => None,
                 }
             }
@@ -828,6 +904,8 @@ mod tests {
         assert!(r.complete && r.tally.files == 1);
         assert_eq!(std::fs::read_dir(media.path()).unwrap().count(), 0);
         assert_eq!(display_path(Path::new(OsStr::from_bytes(b"/m/x\xff"))), "/m/x\\xff");
+        assert_eq!(display_path(Path::new("/m/a\nb\\c\td")), "/m/a\\x0ab\\x5cc\\x09d");
+        assert_eq!(display_path(Path::new("/m/caf\u{e9}/\u{85}")), "/m/caf\u{e9}/\\xc2\\x85");
         Ok(())
     }
 }

@@ -1,6 +1,9 @@
-//! Hostile media trees for the removal tests: links pointing outside,
-//! names that are not UTF-8, read-only and immutable entries, paths deeper
-//! than `PATH_MAX`; and a way to prove that nothing outside was touched.
+//! Hostile media trees for the removal tests and the chaos suite: links
+//! pointing outside at every level, names that are not UTF-8 or hold a
+//! newline, entries without permissions, read-only and immutable entries,
+//! paths deeper than `PATH_MAX` and 10,000 levels deep, links swapped in
+//! while a walk runs, bind mounts; and a way to prove that nothing outside
+//! was touched.
 
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
@@ -19,15 +22,19 @@ use nix::sys::stat::{mkdirat, Mode};
 /// a file `bottom.txt` at the end; descriptor-relative, as a path that
 /// long cannot be used.  Returns the length of the deepest path in bytes.
 pub fn deep_tree(parent: &Path, name: &str, depth: usize) -> usize {
+    nested(parent, name, depth, &"d".repeat(200))
+}
+
+/// Like [`deep_tree`], with every level named `level`.
+pub fn nested(parent: &Path, name: &str, depth: usize, level: &str) -> usize {
     let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
-    let level = "d".repeat(200);
     std::fs::create_dir_all(parent.join(name)).expect("deep tree root");
     let mut dir = Dir::open(&parent.join(name), flags, Mode::empty()).expect("open deep tree root");
     let mut len = parent.join(name).as_os_str().len();
     for _ in 0..depth {
-        mkdirat(Some(dir.as_raw_fd()), level.as_str(), Mode::S_IRWXU).expect("mkdirat");
-        dir = Dir::openat(Some(dir.as_raw_fd()), level.as_str(), flags, Mode::empty()).expect("openat");
-        len += 201;
+        mkdirat(Some(dir.as_raw_fd()), level, Mode::S_IRWXU).expect("mkdirat");
+        dir = Dir::openat(Some(dir.as_raw_fd()), level, flags, Mode::empty()).expect("openat");
+        len += level.len() + 1;
     }
     // An empty regular file at the bottom (no path could create it).
     nix::sys::stat::mknodat(
@@ -49,15 +56,26 @@ pub fn precious_dir(dir: &Path) {
 }
 
 /// Fills `dir` with the hostile cases that a remover must delete (or
-/// unlink) without harm to `outside`: a symlink to a directory outside, a
-/// symlink to a file outside, a non-UTF-8 file and directory name, a
-/// read-only directory with a file in it, a FIFO, and a path deeper than
-/// `PATH_MAX`.
+/// unlink) without harm to `outside`: symlinks to a directory and a file
+/// outside at every level, relative ones climbing out with `..`, a
+/// non-UTF-8 file and directory name, names holding a newline, a read-only
+/// directory with a file in it, a file and a directory (with a file in it)
+/// without any permission (root removes them; anyone else is refused and
+/// must be told), a FIFO, and a path deeper than `PATH_MAX`.
 pub fn hostile_contents(dir: &Path, outside: &Path) {
     std::fs::create_dir_all(dir).expect("hostile dir");
-    std::os::unix::fs::symlink(outside, dir.join("escape")).expect("symlink to outside dir");
-    std::os::unix::fs::symlink(outside.join("keep.txt"), dir.join("escape-file"))
-        .expect("symlink to outside file");
+    escapes(dir, outside);
+    let mut level = dir.to_owned();
+    for name in ["l1", "l2", "l3"] {
+        level.push(name);
+        std::fs::create_dir(&level).expect("nested level");
+        escapes(&level, outside);
+    }
+    std::fs::write(dir.join("new\nline.txt"), b"newline in the name\n").expect("newline file");
+    let nl = dir.join("dir\nwith\nnewlines");
+    std::fs::create_dir(&nl).expect("newline dir");
+    std::fs::write(nl.join("\n"), b"named newline\n").expect("file named newline");
+    no_permissions(dir);
     std::fs::write(dir.join(OsStr::from_bytes(b"caf\xe9-\xff.txt")), b"latin-1 name\n")
         .expect("non-UTF-8 file");
     let odd = dir.join(OsStr::from_bytes(b"r\xe9sultats"));
@@ -70,6 +88,49 @@ pub fn hostile_contents(dir: &Path, outside: &Path) {
     nix::unistd::mkfifo(&dir.join("fifo"), Mode::S_IRUSR | Mode::S_IWUSR).expect("mkfifo");
     let len = deep_tree(dir, "deep", 25);
     assert!(len > 4096, "the deep path is only {len} bytes");
+}
+
+/// Links out of `dir` to `outside`: absolute to the directory and to a
+/// file in it, and relative, climbing out through as many `..` as needed.
+pub fn escapes(dir: &Path, outside: &Path) {
+    std::os::unix::fs::symlink(outside, dir.join("escape")).expect("symlink to outside dir");
+    std::os::unix::fs::symlink(outside.join("keep.txt"), dir.join("escape-file"))
+        .expect("symlink to outside file");
+    let up = "../".repeat(dir.components().count());
+    let relative = format!("{up}{}", outside.strip_prefix("/").unwrap_or(outside).display());
+    std::os::unix::fs::symlink(relative, dir.join("escape-relative")).expect("relative symlink out");
+}
+
+/// A file and a directory (holding a file) with mode 0000 in `dir`.
+pub fn no_permissions(dir: &Path) {
+    let file = dir.join("mode-0000.txt");
+    std::fs::write(&file, b"no permissions\n").expect("mode 0000 file");
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o000)).expect("chmod 0000");
+    let sub = dir.join("mode-0000-dir");
+    std::fs::create_dir(&sub).expect("mode 0000 dir");
+    std::fs::write(sub.join("inside.txt"), b"inside a 0000 dir\n").expect("file in a 0000 dir");
+    std::fs::set_permissions(&sub, std::fs::Permissions::from_mode(0o000)).expect("chmod 0000");
+}
+
+/// Swaps `dir` with a symbolic link to `outside` and back, as fast as it
+/// can, until `stop` is set; returns how many swaps it made.  Run it in a
+/// thread beside a removal: the remover must never follow the link.
+pub fn swap_in_links(dir: &Path, outside: &Path, stop: &std::sync::atomic::AtomicBool) -> u64 {
+    use std::sync::atomic::Ordering;
+    let aside = dir.with_extension("aside");
+    let mut swaps = 0;
+    while !stop.load(Ordering::Relaxed) {
+        // The directory may be gone (removed): then a link is all there is.
+        let had_dir = std::fs::rename(dir, &aside).is_ok();
+        let _ = std::os::unix::fs::symlink(outside, dir);
+        std::thread::yield_now();
+        let _ = std::fs::remove_file(dir);
+        if had_dir {
+            let _ = std::fs::rename(&aside, dir);
+        }
+        swaps += 1;
+    }
+    swaps
 }
 
 /// Makes `path` impossible to unlink: `chattr +i` when running as root
