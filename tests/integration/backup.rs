@@ -190,3 +190,26 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+#[test]
+fn backup_leaves_out_what_is_bind_mounted_into_the_v1_media() {
+    let inst = Instance::new(Cluster::shared(), Seed::default());
+    let media = inst.media_root();
+    let outside = tempfile::tempdir().unwrap();
+    lava_v1_testkit::hostile::precious_dir(outside.path());
+    let point = media.join("bundles/shared");
+    std::fs::create_dir(&point).unwrap();
+    let backups = tempfile::tempdir().unwrap();
+    let out = crate::util::run_with_bind_mounts(
+        &inst,
+        &[(outside.path(), point.as_path())],
+        &["backup", "--backup-dir", backups.path().to_str().unwrap()],
+    );
+    crate::util::assert_success(&out);
+    assert!(crate::util::stderr(&out).contains("not backing up"), "{}", crate::util::stderr(&out));
+    let taken = std::fs::read_dir(backups.path()).unwrap().next().unwrap().unwrap().path();
+    let listed = std::process::Command::new("tar").arg("-tf").arg(taken.join("media.tar")).output().unwrap();
+    let listed = String::from_utf8_lossy(&listed.stdout);
+    assert!(listed.lines().any(|l| l.starts_with("bundles/bundle")), "{listed}");
+    assert!(!listed.contains("bundles/shared"), "the bind mount was backed up:\n{listed}");
+}

@@ -312,8 +312,22 @@ fn write_backup(
             .arg(format!("--file={}", tar.display()))
             .arg("--one-file-system")
             .arg("--sparse")
-            .arg("-C")
-            .arg(media_root);
+            .arg("--anchored")
+            .arg("--no-wildcards");
+        // What the removers will not cross, the backup does not take: a
+        // bind mount (same device, so --one-file-system misses it) may
+        // hold anything from anywhere.
+        let real_root = std::fs::canonicalize(media_root).unwrap_or_else(|_| media_root.to_owned());
+        for point in media::mount_points_below(&real_root) {
+            if v1_media.iter().any(|m| point.starts_with(&m.name)) {
+                log::warn!(
+                    "not backing up {}: a mount point",
+                    crate::remove::display_path(&media_root.join(&point))
+                );
+                cmd.arg("--exclude").arg(&point);
+            }
+        }
+        cmd.arg("-C").arg(media_root);
         for m in v1_media {
             cmd.arg(&m.name);
         }

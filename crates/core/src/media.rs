@@ -92,6 +92,51 @@ fn measure(media_root: &Path, name: &str) -> MediaDir {
     out
 }
 
+/// Mount points strictly below `dir` (from `/proc/self/mountinfo`), as
+/// paths relative to `dir`: the removers never cross them, and the backup
+/// leaves them out (`tar --one-file-system` only compares devices, which a
+/// bind mount of the same file system shares).  `dir` should be canonical.
+pub fn mount_points_below(dir: &Path) -> Vec<PathBuf> {
+    let Ok(info) = std::fs::read("/proc/self/mountinfo") else { return Vec::new() };
+    parse_mount_points(&info, dir)
+}
+
+fn parse_mount_points(info: &[u8], dir: &Path) -> Vec<PathBuf> {
+    use std::os::unix::ffi::OsStrExt;
+    let mut out: Vec<PathBuf> = info
+        .split(|&b| b == b'\n')
+        .filter_map(|line| line.split(|&b| b == b' ').nth(4))
+        .map(|field| PathBuf::from(std::ffi::OsStr::from_bytes(&unescape_octal(field))))
+        .filter_map(|p| p.strip_prefix(dir).ok().map(Path::to_path_buf))
+        .filter(|rel| !rel.as_os_str().is_empty())
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// mountinfo writes space, tab, newline and backslash in a path as `\ooo`.
+fn unescape_octal(field: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(field.len());
+    let mut i = 0;
+    while i < field.len() {
+        let oct = field
+            .get(i + 1..i + 4)
+            .filter(|d| field[i] == b'\\' && d.iter().all(|c| (b'0'..=b'7').contains(c)));
+        match oct {
+            Some(d) => {
+                out.push(d.iter().fold(0u8, |n, c| n.wrapping_mul(8).wrapping_add(c - b'0')));
+                i += 4;
+            }
+            None => {
+                out.push(field[i]);
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -117,5 +162,16 @@ mod tests {
         assert_eq!(attachments.bytes, 0);
         let testdef = dirs.iter().find(|d| d.name == "testdef").unwrap();
         assert!(!testdef.exists && !testdef.has_data());
+    }
+
+    #[test]
+    fn mount_points_below_a_directory() {
+        let info = b"22 27 0:21 / /proc rw - proc proc rw\n\
+            90 27 254:1 /srv/x /m/media/bundles/sh\\040ared rw - ext4 /dev/vda rw\n\
+            91 27 254:1 / /m/media rw - ext4 /dev/vda rw\n\
+            92 27 254:1 / /m/media-other rw - ext4 /dev/vda rw\n\
+            93 27 254:1 / /m/media/job-output rw - ext4 /dev/vdb rw\n";
+        let found = parse_mount_points(info, Path::new("/m/media"));
+        assert_eq!(found, [PathBuf::from("bundles/sh ared"), PathBuf::from("job-output")]);
     }
 }

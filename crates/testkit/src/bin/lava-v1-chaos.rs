@@ -9,22 +9,31 @@
 //! * everything that is not V1 data is unchanged (V2 rows and schema);
 //! * no file outside what the operation removes is touched (V2 job output,
 //!   and for `jobs rm` the output of every V1 job whose row still exists);
+//! * nothing outside the media root is touched, though the media the
+//!   removers and the backup walk is hostile: links out of the root at
+//!   every level, names with newlines and bytes that are not UTF-8,
+//!   entries without permissions, 10,000 nested directories, and a thread
+//!   swapping a directory for a link to the outside and back all the time
+//!   the operation runs;
 //! * a plain rerun completes.
 //!
 //! Prints a table: operation, kills, invariant violations, median rerun
 //! time.  Exits non-zero on any violation.
 //!
-//! Usage: lava-v1-chaos [--kills N] [--seed S]   (N per operation, default 10)
+//! Usage: lava-v1-chaos [--kills N] [--seed S] [--scale N] [--only OP]
+//!   N kills per operation (default 10); OP one of drop, postinst, jobs,
+//!   files, backup.
 
 #![allow(clippy::print_stderr, clippy::print_stdout)]
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use lava_v1_core::fingerprint::{self, Fingerprint};
-use lava_v1_testkit::{Cluster, Instance, Seed};
+use lava_v1_testkit::{hostile, Cluster, Instance, Seed};
 
 /// A small deterministic generator (the run is reproducible by seed).
 struct Lcg(u64);
@@ -53,6 +62,16 @@ enum Op {
 }
 
 impl Op {
+    fn key(self) -> &'static str {
+        match self {
+            Op::Drop => "drop",
+            Op::Postinst => "postinst",
+            Op::JobsRm => "jobs",
+            Op::FilesRm => "files",
+            Op::Backup => "backup",
+        }
+    }
+
     fn name(self) -> &'static str {
         match self {
             Op::Drop => "lava-v1 drop",
@@ -218,14 +237,87 @@ fn command_for(op: Op, inst: &Instance<'_>, backups: &Path) -> Command {
     }
 }
 
-fn prepare(op: Op, cluster: &Cluster, scale: u32) -> Instance<'_> {
+/// A seeded instance ready for `op`, with hostile media where `op` walks
+/// the media; and the directory to swap for a link while it runs.
+fn prepare(op: Op, cluster: &Cluster, scale: u32) -> (Instance<'_>, Option<PathBuf>) {
     let inst = Instance::new(cluster, Seed { scale, media: !matches!(op, Op::Drop), django110_names: false });
     inst.enter_maintenance_window();
     if matches!(op, Op::FilesRm) {
         let ok = lava_v1(&inst, &["drop", "--yes"]).status().expect("drop").success();
         assert!(ok, "drop before files rm");
     }
-    inst
+    let swap = hostile_media(op, &inst);
+    (inst, swap)
+}
+
+/// The directory outside the media root that the hostile links point at.
+fn outside(inst: &Instance<'_>) -> PathBuf {
+    inst.dir.path().join("outside")
+}
+
+/// Makes the media hostile where `op` walks it (see the module comment);
+/// returns the directory to swap while it runs.
+fn hostile_media(op: Op, inst: &Instance<'_>) -> Option<PathBuf> {
+    let media = inst.media_root();
+    let outside = outside(inst);
+    hostile::precious_dir(&outside);
+    // Where the hostile trees go: inside V1 media for files rm and the
+    // backup, inside V1 jobs' output directories for jobs rm.
+    let homes: Vec<PathBuf> = match op {
+        Op::FilesRm | Op::Backup => {
+            vec![media.join("bundles"), media.join("attachments"), media.join("testdef")]
+        }
+        Op::JobsRm => {
+            let v1_dirs: Vec<PathBuf> = protected_files(inst, &media)
+                .into_iter()
+                .filter(|f| f.ends_with("output.txt"))
+                .filter_map(|f| f.parent().map(Path::to_path_buf))
+                .filter(|d| d.is_dir())
+                .collect();
+            let n = v1_dirs.len();
+            vec![v1_dirs[0].clone(), v1_dirs[n / 2].clone(), v1_dirs[n - 1].clone()]
+        }
+        Op::Drop | Op::Postinst => return None,
+    };
+    hostile::hostile_contents(&homes[0].join("hostile"), &outside);
+    // 10,000 levels for the removers; the backup's tar stores every path
+    // in full (a 10,000-level tree is a 100 MB archive of names), so 1,000
+    // there: its 10,000-level case is `files::ten_thousand_levels_…`.
+    let depth = if matches!(op, Op::Backup) { 1_000 } else { 10_000 };
+    hostile::nested(&homes[1], "deep", depth, "d");
+    let swap = homes[2].join("swap");
+    std::fs::create_dir_all(swap.join("sub")).expect("swap dir");
+    for i in 0..20 {
+        std::fs::write(swap.join(format!("sub/f{i}")), b"swapped\n").expect("swap file");
+    }
+    Some(swap)
+}
+
+/// Runs `op` with a thread swapping `swap` for a link to the outside and
+/// back until the returned guard is dropped.
+struct Swapper {
+    stop: std::sync::Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<u64>>,
+}
+
+impl Swapper {
+    fn start(swap: Option<&Path>, outside: &Path) -> Swapper {
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let thread = swap.map(|swap| {
+            let (swap, outside, stop) = (swap.to_owned(), outside.to_owned(), stop.clone());
+            std::thread::spawn(move || hostile::swap_in_links(&swap, &outside, &stop))
+        });
+        Swapper { stop, thread }
+    }
+}
+
+impl Drop for Swapper {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
 }
 
 /// Checks the invariants after a kill; returns the violations.
@@ -234,10 +326,14 @@ fn check(
     inst: &Instance<'_>,
     before: &(BTreeMap<String, fingerprint::TableFingerprint>, String, String),
     files: &[PathBuf],
+    outside_before: &BTreeMap<PathBuf, String>,
 ) -> Vec<String> {
     let mut v = Vec::new();
     if &v2_digest(inst) != before {
         v.push("data outside V1 changed".to_owned());
+    }
+    if &hostile::listing(&outside(inst)) != outside_before {
+        v.push("a file outside the media root changed".to_owned());
     }
     match op {
         Op::Drop | Op::Postinst => {
@@ -269,14 +365,18 @@ fn main() -> ExitCode {
     let mut kills = 10u32;
     let mut seed = 2017u64;
     let mut scale = 1u32;
+    let mut only: Option<String> = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
             "--kills" => kills = args.next().and_then(|n| n.parse().ok()).expect("--kills N"),
             "--seed" => seed = args.next().and_then(|n| n.parse().ok()).expect("--seed S"),
             "--scale" => scale = args.next().and_then(|n| n.parse().ok()).expect("--scale N"),
+            "--only" => only = Some(args.next().expect("--only drop|postinst|jobs|files|backup")),
             other => {
-                eprintln!("usage: lava-v1-chaos [--kills N] [--seed S] [--scale N]  (unknown: {other})");
+                eprintln!(
+                    "usage: lava-v1-chaos [--kills N] [--seed S] [--scale N] [--only OP]  (unknown: {other})"
+                );
                 return ExitCode::from(2);
             }
         }
@@ -287,10 +387,16 @@ fn main() -> ExitCode {
     let (mut passed, mut failed) = (0u32, 0u32);
     println!("{:<28} {:>6} {:>11} {:>16}", "operation", "kills", "violations", "median rerun ms");
     for op in [Op::Drop, Op::Postinst, Op::JobsRm, Op::FilesRm, Op::Backup] {
+        if only.as_deref().is_some_and(|o| o != op.key()) {
+            continue;
+        }
         // How long an uninterrupted run takes: kills land inside it.
-        let probe = prepare(op, &cluster, scale);
+        let (probe, swap) = prepare(op, &cluster, scale);
         let backups = probe.dir.path().join("backups");
         let started = Instant::now();
+        // (No swapper here: a link it swaps in after the walk went by would
+        // rightly make the run report a leftover.)
+        drop(swap);
         let ok = command_for(op, &probe, &backups).status().expect("run").success();
         assert!(ok, "{} fails even without a kill", op.name());
         let span = started.elapsed().as_micros() as u64;
@@ -299,22 +405,25 @@ fn main() -> ExitCode {
         let mut violations = 0;
         let mut reruns = Vec::new();
         for k in 0..kills {
-            let inst = prepare(op, &cluster, scale);
+            let (inst, swap) = prepare(op, &cluster, scale);
             let backups = inst.dir.path().join("backups");
             let before = v2_digest(&inst);
+            let outside_before = hostile::listing(&outside(&inst));
             let media = inst.dir.path().join("media");
-            let outside: Vec<PathBuf> = if matches!(op, Op::FilesRm | Op::Backup) {
+            let protected: Vec<PathBuf> = if matches!(op, Op::FilesRm | Op::Backup) {
                 protected_files(&inst, &media)
             } else {
                 Vec::new()
             };
+            let swapper = Swapper::start(swap.as_deref(), &outside(&inst));
             let mut child = command_for(op, &inst, &backups).spawn().expect("spawn");
             let delay = rng.below(span * 12 / 10 + 1);
             std::thread::sleep(Duration::from_micros(delay));
             let _ = child.kill();
             let _ = child.wait();
+            drop(swapper);
             inst.wait_for_lava_v1_sessions_to_end();
-            let found = check(op, &inst, &before, &outside);
+            let found = check(op, &inst, &before, &protected, &outside_before);
             if !found.is_empty() {
                 violations += found.len();
                 eprintln!("{} kill {k} after {delay} us: {found:?}", op.name());
@@ -326,7 +435,7 @@ fn main() -> ExitCode {
                 violations += 1;
                 eprintln!("{} kill {k}: the rerun failed ({rerun})", op.name());
             }
-            let after = check(op, &inst, &before, &outside);
+            let after = check(op, &inst, &before, &protected, &outside_before);
             if !after.is_empty() {
                 violations += after.len();
                 eprintln!("{} kill {k}, after the rerun: {after:?}", op.name());
