@@ -531,14 +531,8 @@ fn jobs_rm_goes_through_a_mounted_job_output_but_never_into_a_bind_mount_below_i
     std::fs::create_dir(&point).unwrap();
     let mounts = [(job_output.as_path(), job_output.as_path()), (outside.path(), point.as_path())];
 
-    let out = run_with_bind_mounts(&inst, &mounts, &["jobs", "rm", "--v1", "--json"]);
-    assert_failure(&out, 1);
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = removal_leaving_only_a_mount_point(&inst, &mounts, &["jobs", "rm", "--v1", "--json"], &point);
     assert_eq!(outside_before, hostile::listing(outside.path()), "removed through the bind mount");
-    let left = v["left"].as_array().unwrap();
-    assert_eq!(left.len(), 1, "{v}");
-    assert_eq!(left[0]["path"], point.display().to_string());
-    assert!(left[0]["reason"].as_str().unwrap().contains("mount point"), "{v}");
     assert!(point.is_dir() && !v1[0].join("output.txt").exists());
     for d in &v1[1..] {
         assert!(!d.exists(), "{} was not removed through the mounted job-output", d.display());

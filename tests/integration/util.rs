@@ -67,6 +67,26 @@ pub(crate) fn run_with_bind_mounts(
     out
 }
 
+/// Runs a removal (`args`, with `--json`) with `mounts` in place; checks
+/// that it failed leaving exactly `point`, as a mount point, and returns
+/// its report.
+#[track_caller]
+pub(crate) fn removal_leaving_only_a_mount_point(
+    inst: &Instance<'_>,
+    mounts: &[(&std::path::Path, &std::path::Path)],
+    args: &[&str],
+    point: &std::path::Path,
+) -> serde_json::Value {
+    let out = run_with_bind_mounts(inst, mounts, args);
+    assert_failure(&out, 1);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("the JSON report");
+    let left = v["left"].as_array().expect("left");
+    assert_eq!(left.len(), 1, "{v}");
+    assert_eq!(left[0]["path"], point.display().to_string());
+    assert!(left[0]["reason"].as_str().unwrap_or_default().contains("mount point"), "{v}");
+    v
+}
+
 pub(crate) fn assert_no_secret(out: &Output) {
     for stream in [&out.stdout, &out.stderr] {
         let text = String::from_utf8_lossy(stream);

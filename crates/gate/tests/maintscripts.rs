@@ -8,10 +8,10 @@
 
 #![allow(clippy::print_stderr)]
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use lava_v1_testkit::cluster::LAVA_PASSWORD;
 use lava_v1_testkit::{Cluster, Instance, Seed};
@@ -314,49 +314,22 @@ fn stdin_at_eof_aborts() {
     assert_eq!(s.decision(), None);
 }
 
-/// Runs the preinst under the readline frontend on a pseudo-terminal
-/// (`script(1)`), answers `answer` at the prompt, returns the exit status
-/// and the transcript.
+/// Runs the preinst under the readline frontend on a pseudo-terminal,
+/// answers `answer` at the prompt, returns the exit status and the
+/// transcript.
 fn interactive(s: &Scenario<'_>, answer: &str) -> (i32, String) {
-    let cmdline = format!("{} upgrade {OLD} {NEW}; echo RC=$?", s.tmpci().join("preinst").display());
-    let mut cmd = Command::new("script");
-    s.env(&mut cmd);
-    cmd.args(["-qfec", &cmdline, "/dev/null"]).env("DEBIAN_FRONTEND", "readline").env("TERM", "dumb");
-    let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-    let mut stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut buf = [0u8; 4096];
-        while let Ok(n) = stdout.read(&mut buf) {
-            if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
-                break;
-            }
-        }
-    });
-    let mut transcript = String::new();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let mut answered = false;
-    let mut stdin = child.stdin.take();
-    while !transcript.contains("RC=") {
-        assert!(Instant::now() < deadline, "no end of run:\n{transcript}");
-        if let Ok(chunk) = rx.recv_timeout(Duration::from_millis(200)) {
-            transcript.push_str(&String::from_utf8_lossy(&chunk));
-        }
-        if !answered && transcript.contains("Remove V1 data from database?") {
-            stdin.as_mut().unwrap().write_all(format!("{answer}\n").as_bytes()).unwrap();
-            answered = true;
-        }
-    }
-    drop(stdin);
-    let _ = child.wait();
-    let rc = transcript
-        .split("RC=")
-        .nth(1)
-        .and_then(|r| r.split_whitespace().next().map(str::to_owned))
-        .and_then(|r| r.parse().ok())
-        .expect("exit status in transcript");
-    assert!(answered, "the question was never shown:\n{transcript}");
-    (rc, transcript)
+    let cmdline = format!("{} upgrade {OLD} {NEW}", s.tmpci().join("preinst").display());
+    let mut env = Command::new("env");
+    s.env(&mut env);
+    env.env("DEBIAN_FRONTEND", "readline").env("TERM", "dumb");
+    let t = lava_v1_testkit::pty::answer_on_a_terminal(
+        &env,
+        &cmdline,
+        "Remove V1 data from database?",
+        answer,
+        Duration::from_secs(60),
+    );
+    (t.code, t.text)
 }
 
 #[test]

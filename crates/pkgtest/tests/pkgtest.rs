@@ -8,10 +8,10 @@
 
 #![allow(clippy::print_stderr, unreachable_pub)]
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use lava_v1_pkgtest::debs::{self, INIT_SCRIPTS, MEDIA_ROOT, NEW_VERSION, OLD_VERSION};
 use lava_v1_pkgtest::inspect::{self, Question};
@@ -343,68 +343,32 @@ fn s3_unseen_noninteractive_stops_every_time() {
 // ---------------------------------------------------------------------------
 // 4. Interactive (readline frontend on a pseudo-terminal).
 
-/// Runs apt on a pseudo-terminal (`script(1)`) with the readline
-/// frontend, answers `answer` at the prompt; returns apt's exit status and
-/// the transcript.
+/// Runs apt on a pseudo-terminal with the readline frontend, answers
+/// `answer` at the prompt; returns apt's exit status and the transcript.
 fn interactive(u: &Upgrade<'_>, answer: &str) -> (i32, String) {
-    u.chroot.write("/root/upgrade.sh", &format!("apt-get install -y {}\necho \"RC=$?\"\n", u.new_deb));
     let chroot_cmd = format!(
         "chroot {} /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 TERM=dumb \
-         DEBIAN_FRONTEND=readline /bin/sh /root/upgrade.sh",
-        u.chroot.dir().display()
+         DEBIAN_FRONTEND=readline apt-get install -y {}",
+        u.chroot.dir().display(),
+        u.new_deb
     );
-    let mut child = Command::new("script")
-        .args(["-qfec", &chroot_cmd, "/dev/null"])
-        .env("TERM", "dumb")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run script(1)");
-    let mut stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut buf = [0u8; 4096];
-        while let Ok(n) = stdout.read(&mut buf) {
-            if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
-                break;
-            }
-        }
-    });
-    let mut transcript = String::new();
-    let deadline = Instant::now() + Duration::from_secs(180);
-    let mut answered = false;
-    let mut stdin = child.stdin.take();
-    while !transcript.contains("RC=") {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("no end of the run:\n{transcript}");
-        }
-        if let Ok(chunk) = rx.recv_timeout(Duration::from_millis(200)) {
-            transcript.push_str(&String::from_utf8_lossy(&chunk));
-        }
-        if !answered && transcript.contains("Remove V1 data from database? [yes/no]") {
-            stdin.as_mut().unwrap().write_all(format!("{answer}\n").as_bytes()).unwrap();
-            answered = true;
-        }
-    }
-    drop(stdin);
-    let _ = child.wait();
+    let mut env = Command::new("env");
+    env.env("TERM", "dumb");
+    let t = lava_v1_testkit::pty::answer_on_a_terminal(
+        &env,
+        &chroot_cmd,
+        "Remove V1 data from database? [yes/no]",
+        answer,
+        Duration::from_secs(180),
+    );
     let run = lava_v1_pkgtest::chroot::Run {
         cmd: format!("(pty, answers {answer}) apt-get install"),
-        code: 0,
-        out: transcript.clone(),
+        code: t.code,
+        out: t.text.clone(),
     };
     u.chroot.record(&run, &[("DEBIAN_FRONTEND", "readline")]);
-    assert!(answered, "the question was never shown:\n{transcript}");
-    assert!(!transcript.contains(LAVA_PASSWORD), "the password leaked");
-    let rc = transcript
-        .split("RC=")
-        .nth(1)
-        .and_then(|r| r.split_whitespace().next())
-        .and_then(|r| r.parse().ok())
-        .expect("exit status in the transcript");
-    (rc, transcript)
+    assert!(!t.text.contains(LAVA_PASSWORD), "the password leaked");
+    (t.code, t.text)
 }
 
 #[test]
