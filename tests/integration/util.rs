@@ -15,15 +15,8 @@ pub(crate) fn ready(cluster: &lava_v1_testkit::Cluster, seed: lava_v1_testkit::S
 
 /// `lava-v1` with the instance's paths as global options.
 pub(crate) fn command(inst: &Instance<'_>) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_lava-v1"));
-    c.arg("--instance-conf")
-        .arg(&inst.paths.instance_conf)
-        .arg("--settings-conf")
-        .arg(&inst.paths.settings_conf)
-        .arg("--state-dir")
-        .arg(&inst.paths.state_dir)
-        .env_remove("LAVA_V1_FAULT_PAUSE")
-        .env("RUST_LOG", "info");
+    let mut c = inst.lava_v1(std::path::Path::new(env!("CARGO_BIN_EXE_lava-v1")));
+    c.env_remove("LAVA_V1_FAULT_PAUSE").env("RUST_LOG", "info");
     c
 }
 
@@ -252,20 +245,7 @@ pub(crate) fn differing(
     names.into_iter().filter(|n| a.get(*n) != b.get(*n)).cloned().collect()
 }
 
-/// The foreign keys that point at `lava_scheduler_app_testjob`:
-/// `(table, name, definition)`.
-pub(crate) fn testjob_fks(client: &mut postgres::Client) -> Vec<(String, String, String)> {
-    client
-        .query(
-            "SELECT conrelid::regclass::text, conname::text, pg_get_constraintdef(oid) FROM pg_constraint
-             WHERE contype = 'f' AND confrelid = 'lava_scheduler_app_testjob'::regclass ORDER BY 1, 2",
-            &[],
-        )
-        .unwrap()
-        .iter()
-        .map(|r| (r.get(0), r.get(1), r.get(2)))
-        .collect()
-}
+pub(crate) use lava_v1_testkit::instance::testjob_fks;
 
 /// Starts `lava-v1 <args>` paused at the fault point `point`; returns
 /// once it is there.

@@ -276,23 +276,14 @@ impl Apache {
     /// Stops Apache if its parent process outlives this test process
     /// (a killed test run), and removes the tree.
     fn spawn_watchdog(&self) {
-        let script = format!(
-            "while kill -0 {pid} 2>/dev/null; do sleep 1; done; \
-             [ -f {pidfile} ] && kill $(cat {pidfile}) 2>/dev/null; sleep 2; rm -rf {dir}",
-            pid = std::process::id(),
-            pidfile = self.pid_file().display(),
-            dir = self.dir.path().display(),
+        crate::when_this_process_is_gone(
+            &format!(
+                "[ -f {pidfile} ] && kill $(cat {pidfile}) 2>/dev/null; sleep 2; rm -rf {dir}",
+                pidfile = self.pid_file().display(),
+                dir = self.dir.path().display(),
+            ),
+            "Apache",
         );
-        // Detached on purpose: it must outlive this process.
-        #[allow(clippy::zombie_processes)]
-        Command::new("sh")
-            .arg("-c")
-            .arg(script)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn the Apache watchdog");
     }
 
     /// The error log, for failure messages.

@@ -114,25 +114,20 @@ impl Cluster {
     }
 
     fn spawn_watchdog(&self) {
-        let script = format!(
-            "while kill -0 {pid} 2>/dev/null; do sleep 1; done; {runas} {pg_ctl} -D {data} -m immediate stop >/dev/null 2>&1; rm -rf {dir}",
-            pid = std::process::id(),
-            runas = if self.run_as_nobody { "setpriv --reuid=nobody --regid=nogroup --clear-groups" } else { "" },
-            pg_ctl = self.bindir.join("pg_ctl").display(),
-            data = self.data_dir().display(),
-            dir = self.dir.path().display(),
+        crate::when_this_process_is_gone(
+            &format!(
+                "{runas} {pg_ctl} -D {data} -m immediate stop >/dev/null 2>&1; rm -rf {dir}",
+                runas = if self.run_as_nobody {
+                    "setpriv --reuid=nobody --regid=nogroup --clear-groups"
+                } else {
+                    ""
+                },
+                pg_ctl = self.bindir.join("pg_ctl").display(),
+                data = self.data_dir().display(),
+                dir = self.dir.path().display(),
+            ),
+            "cluster",
         );
-        // Deliberately detached: it must outlive this process, which is the
-        // point of it.
-        #[allow(clippy::zombie_processes)]
-        Command::new("sh")
-            .arg("-c")
-            .arg(script)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn the cluster watchdog");
     }
 
     /// The data directory.

@@ -136,6 +136,19 @@ impl<'c> Instance<'c> {
         self.cluster.client(&self.db_name)
     }
 
+    /// `program` (a `lava-v1` binary) with this instance's configuration
+    /// and state directory as its global options.
+    pub fn lava_v1(&self, program: &Path) -> std::process::Command {
+        let mut c = std::process::Command::new(program);
+        c.arg("--instance-conf")
+            .arg(&self.paths.instance_conf)
+            .arg("--settings-conf")
+            .arg(&self.paths.settings_conf)
+            .arg("--state-dir")
+            .arg(&self.paths.state_dir);
+        c
+    }
+
     /// Puts the instance in the maintenance window the upstream page asks
     /// for before the upgrade: every unfinished job canceled, every device
     /// not retired taken offline.  (The seed has jobs of every status.)
@@ -291,4 +304,19 @@ pub fn write_media(client: &mut postgres::Client, media: &Path) {
             }
         }
     }
+}
+
+/// The foreign keys into `lava_scheduler_app_testjob`: (table, name,
+/// definition), in order.
+pub fn testjob_fks(client: &mut postgres::Client) -> Vec<(String, String, String)> {
+    client
+        .query(
+            "SELECT conrelid::regclass::text, conname::text, pg_get_constraintdef(oid) FROM pg_constraint
+             WHERE contype = 'f' AND confrelid = 'lava_scheduler_app_testjob'::regclass ORDER BY 1, 2",
+            &[],
+        )
+        .expect("read the foreign keys into testjob")
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect()
 }

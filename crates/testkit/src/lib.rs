@@ -13,3 +13,19 @@ pub mod pty;
 
 pub use cluster::Cluster;
 pub use instance::{Instance, Seed};
+
+/// Runs the shell command `cleanup` once this process is gone, however it
+/// ends (a killed test run included): for servers and trees that must not
+/// outlive the tests that started them.  Detached on purpose.
+pub(crate) fn when_this_process_is_gone(cleanup: &str, what: &str) {
+    let script = format!("while kill -0 {} 2>/dev/null; do sleep 1; done; {cleanup}", std::process::id());
+    #[allow(clippy::zombie_processes)]
+    std::process::Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn the {what} watchdog: {e}"));
+}

@@ -194,16 +194,7 @@ fn django_per_job(cluster: &Cluster, db: &str) -> usize {
 /// The hand-written optimal script: one transaction, the foreign keys into
 /// testjob dropped and re-created around one DELETE per table.
 fn optimal_sql(client: &mut postgres::Client) -> String {
-    let fks: Vec<(String, String, String)> = client
-        .query(
-            "SELECT conrelid::regclass::text, conname::text, pg_get_constraintdef(oid) FROM pg_constraint
-             WHERE contype = 'f' AND confrelid = 'lava_scheduler_app_testjob'::regclass ORDER BY 1, 2",
-            &[],
-        )
-        .unwrap()
-        .iter()
-        .map(|r| (r.get(0), r.get(1), r.get(2)))
-        .collect();
+    let fks = lava_v1_testkit::instance::testjob_fks(client);
     assert_eq!(fks.len(), TESTJOB_REFERENCES.len());
     let mut s = String::from(
         "BEGIN;\nCREATE TEMP TABLE v1 ON COMMIT DROP AS SELECT id FROM lava_scheduler_app_testjob WHERE NOT is_pipeline;\nANALYZE v1;\n",

@@ -188,17 +188,8 @@ fn protected_files(inst: &Instance<'_>, media: &Path) -> Vec<PathBuf> {
 }
 
 fn lava_v1(inst: &Instance<'_>, args: &[&str]) -> Command {
-    let mut c = Command::new(bin("lava-v1"));
-    c.arg("--instance-conf")
-        .arg(&inst.paths.instance_conf)
-        .arg("--settings-conf")
-        .arg(&inst.paths.settings_conf)
-        .arg("--state-dir")
-        .arg(&inst.paths.state_dir)
-        .args(args)
-        .env("RUST_LOG", "error")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
+    let mut c = inst.lava_v1(&bin("lava-v1"));
+    c.args(args).env("RUST_LOG", "error").stdout(Stdio::null()).stderr(Stdio::null());
     c
 }
 

@@ -9,7 +9,7 @@
 #![allow(clippy::print_stderr, clippy::print_stdout)]
 
 use std::path::PathBuf;
-use std::process::{Command, ExitCode};
+use std::process::ExitCode;
 
 use lava_v1_testkit::{Cluster, Instance, Seed};
 
@@ -43,16 +43,7 @@ fn main() -> ExitCode {
     eprintln!("   media root:    {}", inst.media_root().display());
     for args in [&["status"][..], &["drop", "--yes"][..], &["status"][..]] {
         eprintln!("\n== lava-v1 {}", args.join(" "));
-        let status = Command::new(&tool)
-            .arg("--instance-conf")
-            .arg(&inst.paths.instance_conf)
-            .arg("--settings-conf")
-            .arg(&inst.paths.settings_conf)
-            .arg("--state-dir")
-            .arg(&inst.paths.state_dir)
-            .args(args)
-            .status()
-            .expect("run lava-v1");
+        let status = inst.lava_v1(&tool).args(args).status().expect("run lava-v1");
         if !status.success() {
             eprintln!("lava-v1-demo: `lava-v1 {}` failed ({status})", args.join(" "));
             return ExitCode::FAILURE;
