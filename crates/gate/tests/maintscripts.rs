@@ -176,14 +176,7 @@ impl<'c> Scenario<'c> {
     }
 
     fn v1_tables(&self) -> i64 {
-        self.inst
-            .admin()
-            .query_one(
-                "SELECT count(*) FROM pg_class WHERE relkind = 'r' AND relname LIKE 'dashboard\\_app\\_%'",
-                &[],
-            )
-            .unwrap()
-            .get(0)
+        self.inst.v1_table_count()
     }
 
     fn fingerprint(&self) -> lava_v1_core::fingerprint::Fingerprint {

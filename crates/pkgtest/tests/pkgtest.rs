@@ -105,14 +105,7 @@ impl<'c> Upgrade<'c> {
     }
 
     fn v1_tables(&self) -> i64 {
-        self.inst
-            .admin()
-            .query_one(
-                "SELECT count(*) FROM pg_class WHERE relkind = 'r' AND relname LIKE 'dashboard\\_app\\_%'",
-                &[],
-            )
-            .expect("count V1 tables")
-            .get(0)
+        self.inst.v1_table_count()
     }
 
     /// Every V1 table with its row count.
@@ -176,6 +169,16 @@ impl<'c> Upgrade<'c> {
                 assert!(!self.chroot.path(&format!("{path}{suffix}")).exists(), "{path}{suffix}");
             }
         }
+    }
+
+    /// The upgrade is complete: the new version configured, no V1 table
+    /// left, the V2 data as `before`, the init scripts handled.
+    #[track_caller]
+    fn expect_upgraded_from(&self, before: &lava_v1_core::fingerprint::Fingerprint) {
+        self.expect_status("ii", NEW_VERSION);
+        assert_eq!(self.v1_tables(), 0);
+        assert_eq!(before.diff(&self.fingerprint()), Vec::<String>::new(), "V2 data changed");
+        self.expect_init_scripts_removed();
     }
 
     /// The init scripts are gone, the changed one kept as .dpkg-bak.
@@ -389,10 +392,7 @@ fn s4_interactive_no_stops_and_yes_upgrades() {
     // Asked again at the next attempt; yes this time.
     let (rc, transcript) = interactive(&u, "yes");
     assert_eq!(rc, 0, "{transcript}");
-    u.expect_status("ii", NEW_VERSION);
-    assert_eq!(u.v1_tables(), 0);
-    assert_eq!(before.diff(&u.fingerprint()), Vec::<String>::new());
-    u.expect_init_scripts_removed();
+    u.expect_upgraded_from(&before);
 }
 
 // ---------------------------------------------------------------------------
@@ -437,10 +437,7 @@ fn s5a_lock_held_then_configure_completes() {
     drop(lock);
 
     u.sh("dpkg --configure -a", &[("DEBIAN_FRONTEND", "noninteractive")]).expect_ok();
-    u.expect_status("ii", NEW_VERSION);
-    assert_eq!(u.v1_tables(), 0);
-    assert_eq!(before.diff(&u.fingerprint()), Vec::<String>::new());
-    u.expect_init_scripts_removed();
+    u.expect_upgraded_from(&before);
 }
 
 #[test]
@@ -467,10 +464,7 @@ fn s5b_database_stopped_after_preinst_then_configure_completes() {
     assert_eq!(u.v1_rows(), rows);
     assert_eq!(before.diff(&u.fingerprint()), Vec::<String>::new());
     u.sh("dpkg --configure -a", &[("DEBIAN_FRONTEND", "noninteractive")]).expect_ok();
-    u.expect_status("ii", NEW_VERSION);
-    assert_eq!(u.v1_tables(), 0);
-    assert_eq!(before.diff(&u.fingerprint()), Vec::<String>::new());
-    u.expect_init_scripts_removed();
+    u.expect_upgraded_from(&before);
 }
 
 // ---------------------------------------------------------------------------

@@ -136,6 +136,17 @@ impl<'c> Instance<'c> {
         self.cluster.client(&self.db_name)
     }
 
+    /// How many V1 (`dashboard_app_*`) tables the database has.
+    pub fn v1_table_count(&self) -> i64 {
+        self.admin()
+            .query_one(
+                "SELECT count(*) FROM pg_class WHERE relkind = 'r' AND relname LIKE 'dashboard\\_app\\_%'",
+                &[],
+            )
+            .expect("count the V1 tables")
+            .get(0)
+    }
+
     /// `program` (a `lava-v1` binary) with this instance's configuration
     /// and state directory as its global options.
     pub fn lava_v1(&self, program: &Path) -> std::process::Command {

@@ -116,16 +116,6 @@ fn v2_digest(inst: &Instance<'_>) -> (BTreeMap<String, fingerprint::TableFingerp
     (tables, v2_jobs, fp.schema)
 }
 
-fn v1_table_count(inst: &Instance<'_>) -> i64 {
-    inst.admin()
-        .query_one(
-            "SELECT count(*) FROM pg_class WHERE relkind = 'r' AND relname LIKE 'dashboard\\_app\\_%'",
-            &[],
-        )
-        .expect("count tables")
-        .get(0)
-}
-
 fn drop_rows(inst: &Instance<'_>) -> i64 {
     inst.admin()
         .query_one(
@@ -328,7 +318,7 @@ fn check(
     }
     match op {
         Op::Drop | Op::Postinst => {
-            let (tables, rows) = (v1_table_count(inst), drop_rows(inst));
+            let (tables, rows) = (inst.v1_table_count(), drop_rows(inst));
             if !((tables == 45 && rows == 0) || (tables == 0 && rows == 2)) {
                 v.push(format!("the drop is half done: {tables} V1 tables, {rows} migration rows"));
             }
