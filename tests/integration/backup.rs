@@ -213,3 +213,44 @@ fn backup_leaves_out_what_is_bind_mounted_into_the_v1_media() {
     assert!(listed.lines().any(|l| l.starts_with("bundles/bundle")), "{listed}");
     assert!(!listed.contains("bundles/shared"), "the bind mount was backed up:\n{listed}");
 }
+
+#[test]
+fn a_backup_killed_before_it_is_whole_never_carries_a_backups_name() {
+    let inst = Instance::new(Cluster::shared(), Seed::default());
+    let backups = tempfile::tempdir().unwrap();
+    let dir_arg = backups.path().to_str().unwrap().to_owned();
+    let names = || -> Vec<String> {
+        let mut n: Vec<String> = std::fs::read_dir(backups.path())
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        n.sort();
+        n
+    };
+
+    // Killed with everything written and verified, just before the rename.
+    let child =
+        crate::util::start_paused_at(&inst, &["backup", "--backup-dir", &dir_arg], "backup-before-rename");
+    crate::util::kill_run(&inst, child);
+    let left = names();
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert!(left[0].starts_with("lava-v1-") && left[0].ends_with(".incomplete"), "{left:?}");
+    let partial = backups.path().join(&left[0]);
+    assert_eq!(std::fs::metadata(&partial).unwrap().permissions().mode() & 0o777, 0o700);
+
+    // The rerun names what the killed run left, and makes a whole backup.
+    let out = crate::util::run(&inst, &["backup", "--backup-dir", &dir_arg]);
+    crate::util::assert_success(&out);
+    let err = crate::util::stderr(&out);
+    assert!(err.contains(&format!("{} is what an interrupted backup left", partial.display())), "{err}");
+    let now = names();
+    let whole: Vec<&String> = now.iter().filter(|n| !n.ends_with(".incomplete")).collect();
+    assert_eq!((now.len(), whole.len()), (2, 1), "{now:?}");
+    let m = backup::verify(&backups.path().join(whole[0]), &options(backups.path())).unwrap();
+    let rows = backup::v1_fingerprint(&mut inst.admin()).unwrap();
+    assert_eq!(m.tables.len(), 45, "every V1 table");
+    for (t, n) in &m.tables {
+        assert_eq!(*n, rows[t].0, "{t}");
+    }
+}

@@ -48,45 +48,8 @@ const V1_EXTRAS: &str = "DO $$ DECLARE j int; s int; t int; c int; d int; n int;
     FROM django_content_type ct WHERE ct.app_label = 'lava_scheduler_app' AND ct.model = 'testjob';
 END $$";
 
-/// The reference's §6 rules, applied naively in one transaction with
-/// every foreign key in force: if anything pointing at a deleted row were
-/// forgotten, the COMMIT would fail.
-const REFERENCE_RULES: &str = "BEGIN;
-CREATE TEMP TABLE v1 AS SELECT id FROM lava_scheduler_app_testjob WHERE NOT is_pipeline AND {FILTER};
--- many-to-many rows are deleted
-DELETE FROM lava_scheduler_app_testjob_tags WHERE testjob_id IN (SELECT id FROM v1);
-DELETE FROM lava_scheduler_app_testjob_viewing_groups WHERE testjob_id IN (SELECT id FROM v1);
-DELETE FROM lava_scheduler_app_testjob_failure_tags WHERE testjob_id IN (SELECT id FROM v1);
--- testjobuser: CASCADE
-DELETE FROM lava_scheduler_app_testjobuser WHERE test_job_id IN (SELECT id FROM v1);
--- notification: CASCADE, and its recipients CASCADE
-DELETE FROM lava_scheduler_app_notificationrecipient
- WHERE notification_id IN (SELECT id FROM lava_scheduler_app_notification WHERE test_job_id IN (SELECT id FROM v1));
-DELETE FROM lava_scheduler_app_notification WHERE test_job_id IN (SELECT id FROM v1);
--- SET NULL
-UPDATE lava_scheduler_app_devicestatetransition SET job_id = NULL WHERE job_id IN (SELECT id FROM v1);
-UPDATE lava_scheduler_app_device SET current_job_id = NULL WHERE current_job_id IN (SELECT id FROM v1);
-UPDATE lava_scheduler_app_device SET last_health_report_job_id = NULL
- WHERE last_health_report_job_id IN (SELECT id FROM v1);
--- lava_results_app: suites -> sets, cases -> action data; test data -> action data, its attributes
-CREATE TEMP TABLE suites AS SELECT id FROM lava_results_app_testsuite WHERE job_id IN (SELECT id FROM v1);
-CREATE TEMP TABLE sets AS SELECT id FROM lava_results_app_testset WHERE suite_id IN (SELECT id FROM suites);
-CREATE TEMP TABLE cases AS SELECT id FROM lava_results_app_testcase
- WHERE suite_id IN (SELECT id FROM suites) OR test_set_id IN (SELECT id FROM sets);
-CREATE TEMP TABLE datas AS SELECT id FROM lava_results_app_testdata WHERE testjob_id IN (SELECT id FROM v1);
-DELETE FROM lava_results_app_actiondata
- WHERE testcase_id IN (SELECT id FROM cases) OR testdata_id IN (SELECT id FROM datas);
-DELETE FROM lava_results_app_namedtestattribute WHERE object_id IN (SELECT id FROM datas)
- AND content_type_id = (SELECT id FROM django_content_type WHERE app_label = 'lava_results_app' AND model = 'testdata');
-DELETE FROM lava_results_app_testcase WHERE id IN (SELECT id FROM cases);
-DELETE FROM lava_results_app_testset WHERE id IN (SELECT id FROM sets);
-DELETE FROM lava_results_app_testsuite WHERE id IN (SELECT id FROM suites);
-DELETE FROM lava_results_app_testdata WHERE id IN (SELECT id FROM datas);
-DELETE FROM lava_scheduler_app_testjob WHERE id IN (SELECT id FROM v1);
-COMMIT;";
-
 fn apply_reference_rules(inst: &Instance<'_>, filter: &str) {
-    inst.admin().batch_execute(&REFERENCE_RULES.replace("{FILTER}", filter)).expect("the reference rules");
+    lava_v1_testkit::world::apply_jobs_rm_reference(&mut inst.admin(), filter);
 }
 
 /// Two identical instances: `ours` (with media) and `expected` (without),

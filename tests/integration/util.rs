@@ -207,43 +207,7 @@ pub(crate) fn finish_v1_jobs(client: &mut postgres::Client) {
         .unwrap();
 }
 
-/// Every row of every table and materialized view of the public schema,
-/// as text, sorted, by relation.
-pub(crate) fn all_rows(client: &mut postgres::Client) -> std::collections::BTreeMap<String, Vec<String>> {
-    let names: Vec<String> = client
-        .query(
-            "SELECT relname::text FROM pg_class WHERE relnamespace = 'public'::regnamespace
-             AND relkind IN ('r', 'm') ORDER BY 1",
-            &[],
-        )
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
-    names
-        .into_iter()
-        .map(|n| {
-            let rows: Vec<String> = client
-                .query(&format!("SELECT x::text FROM {n} x ORDER BY 1"), &[])
-                .unwrap()
-                .iter()
-                .map(|r| r.get(0))
-                .collect();
-            (n, rows)
-        })
-        .collect()
-}
-
-/// Names of the relations whose rows differ.
-pub(crate) fn differing(
-    a: &std::collections::BTreeMap<String, Vec<String>>,
-    b: &std::collections::BTreeMap<String, Vec<String>>,
-) -> Vec<String> {
-    let mut names: Vec<&String> = a.keys().chain(b.keys()).collect();
-    names.sort();
-    names.dedup();
-    names.into_iter().filter(|n| a.get(*n) != b.get(*n)).cloned().collect()
-}
+pub(crate) use lava_v1_testkit::world::{all_rows, differing};
 
 pub(crate) use lava_v1_testkit::instance::testjob_fks;
 

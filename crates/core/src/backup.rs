@@ -19,6 +19,11 @@
 //! private passfile, never its argument list or a log.  Free space is
 //! checked first, and the backup is verified after writing: `pg_restore
 //! --list` must read the archive, and every checksum must match.
+//!
+//! It is written into `lava-v1-<UTC time>.incomplete` and renamed to its
+//! name only once complete, synced and verified, so a directory with a
+//! backup's name is a whole backup even if the run was killed; a later run
+//! names what an interrupted one left.
 
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
@@ -174,30 +179,54 @@ pub fn backup(paths: &Paths, options: &BackupOptions) -> Result<Backup> {
     let base = &options.dir;
     fs::DirBuilder::new().recursive(true).mode(0o700).create(base).map_err(io_err(base))?;
     let stamp = format!("lava-v1-{}", state::utc_now().replace([':', '-'], ""));
+    warn_of_interrupted_backups(base);
+    // The backup is written into `<name>.incomplete` and only renamed to
+    // `<name>` once it is complete, synced and verified: a directory with
+    // a backup's name is always a whole backup, whenever a run is killed.
     // A second backup within the same second (a rerun after a kill) gets
     // its own name; nothing is ever written into an existing directory.
-    let mut dir = base.join(&stamp);
     let mut n = 1;
-    loop {
-        match fs::DirBuilder::new().mode(0o700).create(&dir) {
-            Ok(()) => break,
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && n < 1000 => {
-                n += 1;
-                dir = base.join(format!("{stamp}-{n}"));
-            }
-            Err(e) => return Err(io_err(&dir)(e)),
+    let (dir, partial) = loop {
+        let name = if n == 1 { stamp.clone() } else { format!("{stamp}-{n}") };
+        let (dir, partial) = (base.join(&name), base.join(format!("{name}.{INCOMPLETE}")));
+        n += 1;
+        if fs::symlink_metadata(&dir).is_ok() {
+            continue;
+        }
+        match fs::DirBuilder::new().mode(0o700).create(&partial) {
+            Ok(()) => break (dir, partial),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && n <= 1000 => {}
+            Err(e) => return Err(io_err(&partial)(e)),
+        }
+    };
+    log::info!("writing the V1 backup to {}", partial.display());
+    let manifest = write_backup(&mut tx, &db, &partial, &state, &media_root, &v1_media, options)?;
+    tx.commit().map_err(|e| Error::db("finishing the backup transaction", e, ""))?;
+    verify(&partial, options)?;
+    crate::fault::point("backup-before-rename");
+    fs::rename(&partial, &dir).map_err(io_err(&dir))?;
+    File::open(base).and_then(|d| d.sync_all()).map_err(io_err(base))?;
+    log::info!("backup complete and verified: {}", dir.display());
+    Ok(Backup { path: dir, manifest })
+}
+
+/// The suffix of a backup directory still being written (or left by a
+/// run that was interrupted): never a usable backup.
+pub const INCOMPLETE: &str = "incomplete";
+
+/// Tells the admin about backups an interrupted run left half-written.
+fn warn_of_interrupted_backups(base: &Path) {
+    let Ok(entries) = fs::read_dir(base) else { return };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with("lava-v1-") && name.ends_with(&format!(".{INCOMPLETE}")) {
+            log::warn!(
+                "{} is what an interrupted backup left: it is not a backup, and can be deleted",
+                e.path().display()
+            );
         }
     }
-    log::info!("writing the V1 backup to {}", dir.display());
-    let result = write_backup(&mut tx, &db, &dir, &state, &media_root, &v1_media, options);
-    if result.is_err() {
-        // Leave nothing half-written that could be mistaken for a backup.
-        let _ = fs::rename(&dir, dir.with_extension("incomplete"));
-    }
-    let manifest = result?;
-    tx.commit().map_err(|e| Error::db("finishing the backup transaction", e, ""))?;
-    verify(&dir, options)?;
-    Ok(Backup { path: dir, manifest })
 }
 
 fn check_space(dir: &Path, needed: u64) -> Result<()> {

@@ -5,7 +5,7 @@
 //! while a walk runs, bind mounts; and a way to prove that nothing outside
 //! was touched.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsStr;
 use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
@@ -161,30 +161,73 @@ pub fn undo_unremovable(path: &Path) {
 }
 
 /// Everything below `root` (not following links): relative path → a
-/// description (`dir`, `link -> target`, or the file's mode and contents).
+/// description (`dir`, `link -> target`, a special file's type, or the
+/// file's mode and contents).  Descriptor-relative, so paths longer than
+/// `PATH_MAX` are listed too; a directory that cannot be opened is listed
+/// as `dir … unreadable`.
 pub fn listing(root: &Path) -> BTreeMap<PathBuf, String> {
+    listing_except(root, &BTreeSet::new())
+}
+
+/// [`listing`], leaving out the subtrees at the relative paths `skip`
+/// (neither they nor anything below them is listed).
+pub fn listing_except(root: &Path, skip: &BTreeSet<PathBuf>) -> BTreeMap<PathBuf, String> {
     let mut out = BTreeMap::new();
-    let mut stack = vec![root.to_owned()];
-    while let Some(dir) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
-        for e in entries.flatten() {
-            let path = e.path();
-            let rel = path.strip_prefix(root).expect("below root").to_owned();
-            let meta = std::fs::symlink_metadata(&path).expect("lstat");
-            let what = if meta.file_type().is_symlink() {
-                format!("link -> {}", std::fs::read_link(&path).expect("readlink").display())
-            } else if meta.is_dir() {
-                stack.push(path);
-                format!("dir {:o}", meta.permissions().mode())
-            } else {
-                format!(
-                    "file {:o} {}",
-                    meta.permissions().mode(),
-                    String::from_utf8_lossy(&std::fs::read(&path).unwrap_or_default())
-                )
-            };
-            out.insert(rel, what);
-        }
+    if let Ok(dir) = Dir::open(root, DIR_FLAGS, Mode::empty()) {
+        list_into(dir, PathBuf::new(), skip, &mut out);
     }
     out
+}
+
+const DIR_FLAGS: OFlag =
+    OFlag::O_RDONLY.union(OFlag::O_DIRECTORY).union(OFlag::O_NOFOLLOW).union(OFlag::O_CLOEXEC);
+
+fn list_into(mut dir: Dir, rel: PathBuf, skip: &BTreeSet<PathBuf>, out: &mut BTreeMap<PathBuf, String>) {
+    use nix::sys::stat::{fstatat, SFlag};
+    let fd = dir.as_raw_fd();
+    let names: Vec<std::ffi::OsString> = dir
+        .iter()
+        .flatten()
+        .map(|e| OsStr::from_bytes(e.file_name().to_bytes()).to_owned())
+        .filter(|n| n != "." && n != "..")
+        .collect();
+    for name in names {
+        let path = rel.join(&name);
+        if skip.contains(&path) {
+            continue;
+        }
+        let st =
+            fstatat(Some(fd), name.as_os_str(), nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW).expect("fstatat");
+        let mode = st.st_mode & 0o7777;
+        let what = match SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits()) {
+            SFlag::S_IFLNK => {
+                let target = nix::fcntl::readlinkat(Some(fd), name.as_os_str()).expect("readlinkat");
+                format!("link -> {}", Path::new(&target).display())
+            }
+            SFlag::S_IFDIR => match Dir::openat(Some(fd), name.as_os_str(), DIR_FLAGS, Mode::empty()) {
+                Ok(sub) => {
+                    list_into(sub, path.clone(), skip, out);
+                    format!("dir {mode:o}")
+                }
+                Err(_) => format!("dir {mode:o} unreadable"),
+            },
+            SFlag::S_IFREG => {
+                // Through the directory's descriptor: the path may be too
+                // long to open by name.
+                use std::os::unix::fs::OpenOptionsExt;
+                let mut contents = Vec::new();
+                if let Ok(mut f) = std::fs::OpenOptions::new()
+                    .read(true)
+                    .custom_flags((OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK).bits())
+                    .open(Path::new(&format!("/proc/self/fd/{fd}")).join(&name))
+                {
+                    let _ = std::io::Read::read_to_end(&mut f, &mut contents);
+                }
+                format!("file {mode:o} {}", String::from_utf8_lossy(&contents))
+            }
+            // A FIFO, socket or device: never opened (a FIFO would block).
+            other => format!("special {mode:o} {other:?}"),
+        };
+        out.insert(path, what);
+    }
 }

@@ -2,20 +2,30 @@
 //! instance, SIGKILL it at a pseudo-random moment, check the invariants,
 //! then rerun it and check that the rerun completes.
 //!
-//! Invariants after every kill:
-//! * the database is exactly before or exactly after each committed step
-//!   (the drop: before or after as a whole; `jobs rm`: each V1 job is
-//!   either entirely there or entirely gone);
-//! * everything that is not V1 data is unchanged (V2 rows and schema);
-//! * no file outside what the operation removes is touched (V2 job output,
-//!   and for `jobs rm` the output of every V1 job whose row still exists);
+//! Invariants after every kill, each checked exactly:
+//! * the database is exactly before or exactly after each committed step:
+//!   the drop (alone or in the postinst) leaves every row, sequence and
+//!   schema object either as before or as an uninterrupted drop leaves
+//!   them; `jobs rm --v1` (run in several batches) leaves the database
+//!   exactly as LAVA's rules, applied naively to a copy taken before the
+//!   kill, leave it for the jobs of the batches that committed, and those
+//!   are the first batches in id order; `files rm` and `backup` change
+//!   nothing in it at all;
+//! * no file outside what the operation removes is touched: the media
+//!   outside the V1 directories (`files rm`), every file outside the
+//!   removed jobs' output directories and the output of every V1 job whose
+//!   row still exists (`jobs rm`), the whole media (`backup`, postinst);
 //! * nothing outside the media root is touched, though the media the
 //!   removers and the backup walk is hostile: links out of the root at
 //!   every level, names with newlines and bytes that are not UTF-8,
 //!   entries without permissions, 10,000 nested directories, and a thread
 //!   swapping a directory for a link to the outside and back all the time
 //!   the operation runs;
-//! * a plain rerun completes.
+//! * a directory with a backup's name is always a whole, verified backup;
+//! * a plain rerun succeeds and completes the work: the database is
+//!   exactly as after an uninterrupted run, no V1 job or its output is
+//!   left, no V1 media directory is left, a verified backup holding every
+//!   V1 row exists.
 //!
 //! Prints a table: operation, kills, invariant violations, median rerun
 //! time.  Exits non-zero on any violation.
@@ -32,8 +42,12 @@ use std::process::{Command, ExitCode, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use lava_v1_core::fingerprint::{self, Fingerprint};
-use lava_v1_testkit::{hostile, Cluster, Instance, Seed};
+use std::collections::BTreeSet;
+
+use lava_v1_core::backup::{self, BackupOptions, INCOMPLETE};
+use lava_v1_core::schema::V1_MEDIA_DIRS;
+use lava_v1_testkit::world::{self, World};
+use lava_v1_testkit::{cluster, hostile, Cluster, Instance, Seed};
 
 /// A small deterministic generator (the run is reproducible by seed).
 struct Lcg(u64);
@@ -87,68 +101,6 @@ fn bin(name: &str) -> PathBuf {
     std::env::current_exe().expect("own path").with_file_name(name)
 }
 
-/// Everything outside V1 that no operation may change: the tables no
-/// V1 removal touches, V2 job rows and the schema outside V1.
-fn v2_digest(inst: &Instance<'_>) -> (BTreeMap<String, fingerprint::TableFingerprint>, String, String) {
-    let mut c = inst.admin();
-    let fp: Fingerprint = fingerprint::v2(&mut c).expect("fingerprint");
-    let touched_by_jobs_rm = [
-        "lava_scheduler_app_testjob",
-        "lava_scheduler_app_testjob_tags",
-        "lava_scheduler_app_testjob_viewing_groups",
-        "lava_scheduler_app_testjob_failure_tags",
-        "lava_scheduler_app_testjobuser",
-        "lava_scheduler_app_devicestatetransition",
-        "lava_scheduler_app_device",
-        "lava_scheduler_app_notification",
-        "lava_scheduler_app_notificationrecipient",
-        "django_migrations",
-    ];
-    let tables = fp.tables.into_iter().filter(|(t, _)| !touched_by_jobs_rm.contains(&t.as_str())).collect();
-    let v2_jobs: String = c
-        .query_one(
-            "SELECT coalesce(md5(string_agg(md5(ROW(id, status, submit_time, end_time, definition, submitter_id)::text), '' ORDER BY id)), '')
-             FROM lava_scheduler_app_testjob WHERE is_pipeline",
-            &[],
-        )
-        .expect("hash V2 jobs")
-        .get(0);
-    (tables, v2_jobs, fp.schema)
-}
-
-fn drop_rows(inst: &Instance<'_>) -> i64 {
-    inst.admin()
-        .query_one(
-            "SELECT count(*) FROM django_migrations WHERE name IN
-             ('0029_remove_testjob__results_bundle', '0023_drop_dashboard_models')",
-            &[],
-        )
-        .expect("count rows")
-        .get(0)
-}
-
-/// Per V1 job: is it entirely there, or entirely gone?  Returns the jobs
-/// that are half there.
-fn half_deleted_jobs(inst: &Instance<'_>) -> Vec<i32> {
-    // A V1 job is identified by the tag rows that referenced it before;
-    // a tag row whose job row is gone (or the reverse, checked through the
-    // seed's rule that every 5th job has a tag) is a torn job.
-    inst.admin()
-        .query(
-            "SELECT t.testjob_id FROM lava_scheduler_app_testjob_tags t
-             LEFT JOIN lava_scheduler_app_testjob j ON j.id = t.testjob_id WHERE j.id IS NULL
-             UNION
-             SELECT j.id FROM lava_scheduler_app_testjob j
-             WHERE NOT j.is_pipeline AND j.id % 5 = 0
-               AND NOT EXISTS (SELECT 1 FROM lava_scheduler_app_testjob_tags t WHERE t.testjob_id = j.id)",
-            &[],
-        )
-        .expect("check torn jobs")
-        .iter()
-        .map(|r| r.get(0))
-        .collect()
-}
-
 /// Files that must survive: every V2 job's output, and the output of every
 /// V1 job whose row still exists.
 fn protected_files(inst: &Instance<'_>, media: &Path) -> Vec<PathBuf> {
@@ -200,10 +152,16 @@ fn postinst_root(inst: &Instance<'_>) -> PathBuf {
     root
 }
 
-fn command_for(op: Op, inst: &Instance<'_>, backups: &Path) -> Command {
+/// The command for `op`; `jobs rm` in batches of `batch` jobs when given
+/// (the kill runs, so that kills land between committed batches), else as
+/// an admin runs it.
+fn command_for(op: Op, inst: &Instance<'_>, backups: &Path, batch: Option<u32>) -> Command {
     match op {
         Op::Drop => lava_v1(inst, &["drop", "--yes"]),
-        Op::JobsRm => lava_v1(inst, &["jobs", "rm", "--v1"]),
+        Op::JobsRm => match batch {
+            Some(b) => lava_v1(inst, &["jobs", "rm", "--v1", "--batch-size", &b.to_string()]),
+            None => lava_v1(inst, &["jobs", "rm", "--v1"]),
+        },
         Op::FilesRm => lava_v1(inst, &["files", "rm"]),
         Op::Backup => lava_v1(inst, &["backup", "--backup-dir", backups.to_str().unwrap()]),
         Op::Postinst => {
@@ -301,42 +259,232 @@ impl Drop for Swapper {
     }
 }
 
-/// Checks the invariants after a kill; returns the violations.
+/// Where the backups of `op` go.
+fn backup_dir(op: Op, inst: &Instance<'_>) -> PathBuf {
+    match op {
+        Op::Postinst => inst.dir.path().join("root/var/backups/lava-server"),
+        _ => inst.dir.path().join("backups"),
+    }
+}
+
+/// What the invariants compare with, read before the kill.
+struct Before {
+    world: World,
+    /// The V1 job ids, ascending.
+    v1_jobs: Vec<i32>,
+    /// The output directories of the V1 jobs, relative to the media root.
+    v1_job_dirs: BTreeSet<PathBuf>,
+    /// What `op` must leave alone in the media (see [`media_kept`]).
+    media: BTreeMap<PathBuf, String>,
+    outside: BTreeMap<PathBuf, String>,
+    /// For `jobs rm`: a copy of the database taken before the kill, and
+    /// how many of its V1 jobs LAVA's rules have been applied to so far.
+    twin: Option<(String, usize)>,
+}
+
+fn v1_jobs(inst: &Instance<'_>) -> Vec<i32> {
+    inst.admin()
+        .query("SELECT id FROM lava_scheduler_app_testjob WHERE NOT is_pipeline ORDER BY id", &[])
+        .expect("read the V1 jobs")
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+}
+
+/// The part of the media that `op` must leave exactly as it is: all of
+/// it for the drop, the postinst and the backup; all but the V1
+/// directories for `files rm`; for `jobs rm`, every file and link outside
+/// the V1 jobs' output directories (the date directories those leave
+/// empty go too).
+fn media_kept(op: Op, media: &Path, v1_job_dirs: &BTreeSet<PathBuf>) -> BTreeMap<PathBuf, String> {
+    match op {
+        Op::Drop | Op::Postinst | Op::Backup => hostile::listing(media),
+        Op::FilesRm => hostile::listing_except(media, &V1_MEDIA_DIRS.iter().map(PathBuf::from).collect()),
+        Op::JobsRm => hostile::listing_except(media, v1_job_dirs)
+            .into_iter()
+            .filter(|(_, what)| !what.starts_with("dir"))
+            .collect(),
+    }
+}
+
+impl Before {
+    fn read(op: Op, inst: &Instance<'_>) -> Before {
+        let media = inst.media_root();
+        let v1_jobs = v1_jobs(inst);
+        let v1_job_dirs: BTreeSet<PathBuf> = protected_files(inst, &media)
+            .into_iter()
+            .filter(|f| f.ends_with("output.txt"))
+            .filter_map(|f| f.parent().and_then(|d| d.strip_prefix(&media).ok()).map(Path::to_path_buf))
+            .collect();
+        let twin = matches!(op, Op::JobsRm).then(|| {
+            let name = format!("{}_twin", inst.db_name);
+            inst.cluster
+                .client("postgres")
+                .batch_execute(&format!("CREATE DATABASE {name} TEMPLATE {}", inst.db_name))
+                .expect("copy the database before the kill");
+            (name, 0)
+        });
+        Before {
+            world: World::read(&mut inst.admin()),
+            media: media_kept(op, &media, &v1_job_dirs),
+            outside: hostile::listing(&outside(inst)),
+            v1_jobs,
+            v1_job_dirs,
+            twin,
+        }
+    }
+
+    /// The twin, with LAVA's rules applied to the first `removed` V1 jobs.
+    fn twin_world(&mut self, cluster: &Cluster, removed: usize) -> World {
+        let (name, applied) = self.twin.as_mut().expect("a twin");
+        if removed > *applied {
+            let ids: Vec<String> = self.v1_jobs[*applied..removed].iter().map(i32::to_string).collect();
+            // A new session each time: the rules make temporary tables.
+            world::apply_jobs_rm_reference(&mut cluster.client(name), &format!("id IN ({})", ids.join(", ")));
+            *applied = removed;
+        }
+        World::read(&mut cluster.client(name))
+    }
+
+    fn drop_twin(&mut self, cluster: &Cluster) {
+        if let Some((name, _)) = self.twin.take() {
+            let _ = cluster
+                .client("postgres")
+                .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+        }
+    }
+}
+
+/// The directories with a backup's name under `dir`.
+fn complete_backups(dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
+    let mut out: Vec<PathBuf> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_none_or(|x| x != INCOMPLETE))
+        .collect();
+    out.sort();
+    out
+}
+
+/// Checks the invariants, after a kill (`rerun` false) or after the
+/// rerun (then also that the work is complete); returns the violations.
 fn check(
     op: Op,
     inst: &Instance<'_>,
-    before: &(BTreeMap<String, fingerprint::TableFingerprint>, String, String),
-    files: &[PathBuf],
-    outside_before: &BTreeMap<PathBuf, String>,
+    before: &mut Before,
+    after_drop: Option<&World>,
+    rerun: bool,
 ) -> Vec<String> {
     let mut v = Vec::new();
-    if &v2_digest(inst) != before {
-        v.push("data outside V1 changed".to_owned());
-    }
-    if &hostile::listing(&outside(inst)) != outside_before {
+    let media = inst.media_root();
+    if hostile::listing(&outside(inst)) != before.outside {
         v.push("a file outside the media root changed".to_owned());
     }
+    let kept = media_kept(op, &media, &before.v1_job_dirs);
+    if kept != before.media {
+        let changed: Vec<_> = kept
+            .iter()
+            .filter(|(p, w)| before.media.get(*p) != Some(w))
+            .chain(before.media.iter().filter(|(p, _)| !kept.contains_key(*p)))
+            .take(3)
+            .map(|(p, _)| p.display().to_string())
+            .collect();
+        v.push(format!("media that must stay changed: {changed:?}"));
+    }
+
+    let now = World::read(&mut inst.admin());
     match op {
         Op::Drop | Op::Postinst => {
-            let (tables, rows) = (inst.v1_table_count(), drop_rows(inst));
-            if !((tables == 45 && rows == 0) || (tables == 0 && rows == 2)) {
-                v.push(format!("the drop is half done: {tables} V1 tables, {rows} migration rows"));
+            let after = after_drop.expect("the uninterrupted drop's result");
+            if now != *after && (rerun || now != before.world) {
+                let against = if rerun { after } else { &before.world };
+                v.push(format!(
+                    "the database is neither as before nor as after the drop: {:?}",
+                    now.diff(against)
+                ));
             }
         }
         Op::JobsRm => {
-            let torn = half_deleted_jobs(inst);
-            if !torn.is_empty() {
-                v.push(format!("jobs half deleted: {torn:?}"));
+            let left = v1_jobs(inst);
+            let removed = before.v1_jobs.len() - left.len();
+            if left != before.v1_jobs[removed..] {
+                v.push(format!("the V1 jobs removed are not the first in id order: {left:?} are left"));
+            } else {
+                let want = before.twin_world(inst.cluster, removed);
+                let diff = now.diff(&want);
+                if !diff.is_empty() {
+                    v.push(format!(
+                        "the database is not as LAVA's rules leave it for {removed} jobs: {diff:?}"
+                    ));
+                }
+            }
+            if rerun && !left.is_empty() {
+                v.push(format!("{} V1 jobs are left after the rerun", left.len()));
             }
         }
-        Op::FilesRm | Op::Backup => {}
+        Op::FilesRm | Op::Backup => {
+            if now != before.world {
+                v.push(format!("the database changed: {:?}", now.diff(&before.world)));
+            }
+        }
     }
-    let media = inst.dir.path().join("media");
-    let protected = if matches!(op, Op::JobsRm) { protected_files(inst, &media) } else { files.to_vec() };
-    for f in protected {
-        if !f.exists() {
-            v.push(format!("{} removed", f.display()));
-            break;
+
+    // Output that must survive, and output that must be gone.
+    if matches!(op, Op::JobsRm) {
+        for f in protected_files(inst, &media) {
+            if !f.exists() {
+                v.push(format!("{} removed while its job is still there", f.display()));
+                break;
+            }
+        }
+        if rerun {
+            let left: Vec<_> = before
+                .v1_job_dirs
+                .iter()
+                .filter(|d| std::fs::symlink_metadata(media.join(d)).is_ok())
+                .collect();
+            if !left.is_empty() {
+                v.push(format!("V1 output directories left after the rerun: {left:?}"));
+            }
+            if inst.paths.state_dir.join(lava_v1_core::jobs::PENDING_FILE).exists() {
+                v.push("the pending-batch file is left after the rerun".to_owned());
+            }
+        }
+    }
+    if matches!(op, Op::FilesRm) && rerun {
+        let left: Vec<_> =
+            V1_MEDIA_DIRS.iter().filter(|d| std::fs::symlink_metadata(media.join(d)).is_ok()).collect();
+        if !left.is_empty() {
+            v.push(format!("V1 media left after the rerun: {left:?}"));
+        }
+    }
+
+    // Backups: whatever carries a backup's name verifies and holds every
+    // V1 row; after the rerun there is one.
+    if matches!(op, Op::Backup | Op::Postinst) {
+        let options =
+            BackupOptions { pg_restore: cluster::bindir().join("pg_restore"), ..BackupOptions::default() };
+        let made = complete_backups(&backup_dir(op, inst));
+        for dir in &made {
+            match backup::verify(dir, &options) {
+                Ok(m) => {
+                    let rows: BTreeMap<String, i64> = before
+                        .world
+                        .rows
+                        .iter()
+                        .filter(|(t, _)| t.starts_with("dashboard_app_"))
+                        .map(|(t, r)| (t.clone(), r.len() as i64))
+                        .collect();
+                    if m.tables != rows {
+                        v.push(format!("{} does not hold every V1 row", dir.display()));
+                    }
+                }
+                Err(e) => v.push(format!("{} has a backup's name but is not one: {e}", dir.display())),
+            }
+        }
+        if rerun && made.is_empty() {
+            v.push("no backup after the rerun".to_owned());
         }
     }
     v
@@ -366,61 +514,59 @@ fn main() -> ExitCode {
     let mut rng = Lcg(seed);
     let mut total_violations = 0;
     let (mut passed, mut failed) = (0u32, 0u32);
+    let started_all = Instant::now();
     println!("{:<28} {:>6} {:>11} {:>16}", "operation", "kills", "violations", "median rerun ms");
     for op in [Op::Drop, Op::Postinst, Op::JobsRm, Op::FilesRm, Op::Backup] {
         if only.as_deref().is_some_and(|o| o != op.key()) {
             continue;
         }
-        // How long an uninterrupted run takes: kills land inside it.
+        // How long an uninterrupted run takes (kills land inside it), and
+        // for the drop what it leaves.
         let (probe, swap) = prepare(op, &cluster, scale);
-        let backups = probe.dir.path().join("backups");
+        // About six batches, so that kills land between commits.
+        let batch = matches!(op, Op::JobsRm).then(|| (v1_jobs(&probe).len() as u32).div_ceil(6).max(1));
         let started = Instant::now();
         // (No swapper here: a link it swaps in after the walk went by would
         // rightly make the run report a leftover.)
         drop(swap);
-        let ok = command_for(op, &probe, &backups).status().expect("run").success();
+        let ok = command_for(op, &probe, &backup_dir(op, &probe), batch).status().expect("run").success();
         assert!(ok, "{} fails even without a kill", op.name());
         let span = started.elapsed().as_micros() as u64;
+        let after_drop = matches!(op, Op::Drop | Op::Postinst).then(|| World::read(&mut probe.admin()));
         drop(probe);
 
         let mut violations = 0;
         let mut reruns = Vec::new();
         for k in 0..kills {
             let (inst, swap) = prepare(op, &cluster, scale);
-            let backups = inst.dir.path().join("backups");
-            let before = v2_digest(&inst);
-            let outside_before = hostile::listing(&outside(&inst));
-            let media = inst.dir.path().join("media");
-            let protected: Vec<PathBuf> = if matches!(op, Op::FilesRm | Op::Backup) {
-                protected_files(&inst, &media)
-            } else {
-                Vec::new()
-            };
+            let backups = backup_dir(op, &inst);
+            let mut before = Before::read(op, &inst);
             let swapper = Swapper::start(swap.as_deref(), &outside(&inst));
-            let mut child = command_for(op, &inst, &backups).spawn().expect("spawn");
+            let mut child = command_for(op, &inst, &backups, batch).spawn().expect("spawn");
             let delay = rng.below(span * 12 / 10 + 1);
             std::thread::sleep(Duration::from_micros(delay));
             let _ = child.kill();
             let _ = child.wait();
             drop(swapper);
             inst.wait_for_lava_v1_sessions_to_end();
-            let found = check(op, &inst, &before, &protected, &outside_before);
+            let found = check(op, &inst, &mut before, after_drop.as_ref(), false);
             if !found.is_empty() {
                 violations += found.len();
                 eprintln!("{} kill {k} after {delay} us: {found:?}", op.name());
             }
             let t = Instant::now();
-            let rerun = command_for(op, &inst, &backups).status().expect("rerun");
+            let rerun = command_for(op, &inst, &backups, None).status().expect("rerun");
             reruns.push(t.elapsed());
             if !rerun.success() {
                 violations += 1;
                 eprintln!("{} kill {k}: the rerun failed ({rerun})", op.name());
             }
-            let after = check(op, &inst, &before, &protected, &outside_before);
+            let after = check(op, &inst, &mut before, after_drop.as_ref(), true);
             if !after.is_empty() {
                 violations += after.len();
                 eprintln!("{} kill {k}, after the rerun: {after:?}", op.name());
             }
+            before.drop_twin(&cluster);
             if found.is_empty() && rerun.success() && after.is_empty() {
                 passed += 1;
             } else {
@@ -432,6 +578,7 @@ fn main() -> ExitCode {
         println!("{:<28} {:>6} {:>11} {:>16.0}", op.name(), kills, violations, median);
         total_violations += violations;
     }
+    eprintln!("lava-v1-chaos: {} s in all", started_all.elapsed().as_secs());
     println!("chaos: {passed} passed, {failed} failed");
     if total_violations > 0 {
         eprintln!("lava-v1-chaos: {total_violations} invariant violations");
