@@ -176,6 +176,73 @@ fn too_small_a_disk_fails_clearly_and_writes_nothing() {
     assert!(listing.is_empty(), "{listing:?}");
 }
 
+#[test]
+fn a_disk_that_fills_up_during_the_backup_is_a_clear_error_and_a_rerun_completes() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("note: mounting a tmpfs needs root; skipped");
+        return;
+    }
+    let inst = Instance::new(Cluster::shared(), Seed::default());
+    let before = lava_v1_testkit::world::World::read(&mut inst.admin());
+    let mnt = tempfile::tempdir().unwrap();
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=256m", "tmpfs"])
+        .arg(mnt.path())
+        .status()
+        .unwrap();
+    assert!(mounted.success(), "mount tmpfs");
+    let unmount = scopeguard(mnt.path().to_owned());
+    let backups = mnt.path().join("backups");
+    let dir_arg = backups.to_str().unwrap().to_owned();
+
+    // The space check passes; then something else fills the disk.
+    let paused = crate::util::start_resumable(
+        &inst,
+        &["backup", "--backup-dir", &dir_arg],
+        "backup-after-space-check",
+    );
+    let filler = mnt.path().join("filler");
+    let filled = std::process::Command::new("dd")
+        .args(["if=/dev/zero", "bs=1M", "status=none"])
+        .arg(format!("of={}", filler.display()))
+        .status()
+        .unwrap();
+    assert!(!filled.success(), "dd stops when the disk is full");
+    paused.resume();
+    let (status, err) = paused.finish();
+    assert_eq!(status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!("the disk holding `{}` filled up", backups.display()))
+            && err.contains("nothing was dropped")
+            && err.contains("free some space"),
+        "{err}"
+    );
+    assert!(!err.contains(lava_v1_testkit::cluster::LAVA_PASSWORD), "{err}");
+    let left: Vec<_> = std::fs::read_dir(&backups).unwrap().flatten().map(|e| e.path()).collect();
+    assert!(left.is_empty(), "the incomplete backup was left: {left:?}");
+    assert_eq!(lava_v1_testkit::world::World::read(&mut inst.admin()).diff(&before), Vec::<String>::new());
+
+    // Once there is room, a plain rerun completes.
+    std::fs::remove_file(&filler).unwrap();
+    let out = crate::util::run(&inst, &["backup", "--backup-dir", &dir_arg]);
+    crate::util::assert_success(&out);
+    let made: Vec<_> = std::fs::read_dir(&backups).unwrap().flatten().map(|e| e.path()).collect();
+    assert_eq!(made.len(), 1, "{made:?}");
+    backup::verify(&made[0], &options(&backups)).unwrap();
+    drop(unmount);
+}
+
+/// Unmounts `path` when dropped, whether the test passed or not.
+fn scopeguard(path: std::path::PathBuf) -> impl Drop {
+    struct Unmount(std::path::PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount").arg(&self.0).status();
+        }
+    }
+    Unmount(path)
+}
+
 fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_owned()];

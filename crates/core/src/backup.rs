@@ -200,7 +200,16 @@ pub fn backup(paths: &Paths, options: &BackupOptions) -> Result<Backup> {
         }
     };
     log::info!("writing the V1 backup to {}", partial.display());
-    let manifest = write_backup(&mut tx, &db, &partial, &state, &media_root, &v1_media, options)?;
+    crate::fault::point("backup-after-space-check");
+    let manifest = match write_backup(&mut tx, &db, &partial, &state, &media_root, &v1_media, options) {
+        Ok(m) => m,
+        Err(e) => {
+            // Ours, just made, and not a backup: remove it, so that the
+            // space it took is free for the rerun.
+            discard(base, &partial);
+            return Err(if is_disk_full(&e) { Error::DiskFull { path: base.clone() } } else { e });
+        }
+    };
     tx.commit().map_err(|e| Error::db("finishing the backup transaction", e, ""))?;
     verify(&partial, options)?;
     crate::fault::point("backup-before-rename");
@@ -208,6 +217,29 @@ pub fn backup(paths: &Paths, options: &BackupOptions) -> Result<Backup> {
     File::open(base).and_then(|d| d.sync_all()).map_err(io_err(base))?;
     log::info!("backup complete and verified: {}", dir.display());
     Ok(Backup { path: dir, manifest })
+}
+
+/// Removes a backup directory this run made and could not finish.
+fn discard(base: &Path, partial: &Path) {
+    let Some(name) = partial.file_name() else { return };
+    match crate::remove::Remover::open(base, false) {
+        Ok(mut remover) => {
+            remover.remove(Path::new(name));
+            if fs::symlink_metadata(partial).is_ok() {
+                log::warn!("could not remove the incomplete backup {}", partial.display());
+            }
+        }
+        Err(e) => log::warn!("could not remove the incomplete backup {}: {e}", partial.display()),
+    }
+}
+
+/// Whether `e` says the disk is full (our own writes, or a tool's).
+fn is_disk_full(e: &Error) -> bool {
+    match e {
+        Error::Backup { source, .. } => source.raw_os_error() == Some(libc::ENOSPC),
+        Error::ToolFailed { stderr, .. } => stderr.contains("No space left on device"),
+        _ => false,
+    }
 }
 
 /// The suffix of a backup directory still being written (or left by a

@@ -180,6 +180,13 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    /// The disk filled up while the backup was being written.
+    #[error("the disk holding `{}` filled up while the backup was being written; the incomplete backup was removed and nothing was dropped\n\nhint: free some space there (or choose another directory with --backup-dir) and run it again", path.display())]
+    DiskFull {
+        /// The backup directory.
+        path: PathBuf,
+    },
+
     /// Not enough free space for the backup.
     #[error("not enough free space for the backup in `{}`: it needs up to {needed} bytes, {available} are free; nothing was written and nothing was dropped\n\nhint: free some space or choose another directory with --backup-dir", path.display())]
     NoSpace {
