@@ -58,3 +58,78 @@ fn a_second_run_refuses_while_the_first_works() {
     kill_run(&inst, first);
     assert_success(&run(&inst, &["drop", "--yes"]));
 }
+
+/// `lava-v1` with the configuration and state directory the postinst uses
+/// under the `DPKG_ROOT` `root`.
+fn admin_under(root: &std::path::Path, args: &[&str]) -> std::process::Command {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_lava-v1"));
+    c.arg("--instance-conf")
+        .arg(root.join("etc/lava-server/instance.conf"))
+        .arg("--settings-conf")
+        .arg(root.join("etc/lava-server/settings.conf"))
+        .arg("--state-dir")
+        .arg(root.join("var/lib/lava-server/v1-removal"))
+        .args(args)
+        .env_remove("LAVA_V1_FAULT_PAUSE")
+        .env("RUST_LOG", "info");
+    c
+}
+
+/// The postinst, as dpkg runs it for `configure` (the workspace builds it
+/// beside `lava-v1`).
+fn postinst_under(root: &std::path::Path) -> std::process::Command {
+    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_lava-v1")).with_file_name("lava-server-postinst");
+    assert!(
+        bin.exists(),
+        "{} is missing: build the workspace first (cargo build --workspace --bins)",
+        bin.display()
+    );
+    let mut c = std::process::Command::new(bin);
+    c.args(["configure", "2017.10-1"])
+        .env("DPKG_ROOT", root)
+        .env("DPKG_MAINTSCRIPT_NAME", "postinst")
+        .env("DPKG_MAINTSCRIPT_PACKAGE", "lava-server")
+        .env_remove("DEBIAN_HAS_FRONTEND")
+        .env_remove("LAVA_V1_FAULT_PAUSE")
+        .stdin(std::process::Stdio::null());
+    c
+}
+
+#[test]
+fn the_postinst_and_an_admin_never_work_at_once() {
+    let inst = ready(Cluster::shared(), Seed { media: false, ..Seed::default() });
+    let root = inst.dpkg_root();
+    let before = snapshot(&inst);
+
+    // An admin's drop holds the lock: dpkg's postinst refuses at once,
+    // naming the holder, and changes nothing.
+    let (admin, _) = spawn_paused_command(admin_under(&root, &["drop", "--yes"]), "after-lock", None);
+    let started = Instant::now();
+    let out = postinst_under(&root).output().unwrap();
+    assert!(started.elapsed() < Duration::from_secs(20), "the postinst waited for the lock");
+    assert_failure(&out, 1);
+    assert!(stderr(&out).contains(&format!("pid {}", admin.id())), "{}", stderr(&out));
+    kill_run(&inst, admin);
+    assert_eq!(before, snapshot(&inst));
+
+    // The other way round: while the postinst works, every destructive
+    // admin command refuses, naming the postinst's pid.
+    let (postinst, _) = spawn_paused_command(postinst_under(&root), "after-lock", None);
+    for args in [&["drop", "--yes"][..], &["jobs", "rm", "--v1"], &["files", "rm"], &["backup"]] {
+        let out = admin_under(&root, args).output().unwrap();
+        assert_no_secret(&out);
+        assert_failure(&out, 1);
+        assert!(stderr(&out).contains(&format!("pid {}", postinst.id())), "{args:?}: {}", stderr(&out));
+    }
+    kill_run(&inst, postinst);
+    assert_eq!(before, snapshot(&inst));
+
+    // The killed postinst's lock died with it: dpkg --configure -a reruns
+    // the postinst, and it completes.
+    let out = postinst_under(&root).output().unwrap();
+    assert_no_secret(&out);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let after = snapshot(&inst);
+    assert!(after.tables.is_empty() && !after.column && after.rows.len() == 2);
+    assert_eq!(before.fingerprint.diff(&after.fingerprint), Vec::<String>::new());
+}

@@ -251,16 +251,27 @@ fn spawn_paused(
     point: &str,
     resume: Option<&std::path::Path>,
 ) -> (std::process::Child, std::thread::JoinHandle<String>) {
-    use std::io::{BufRead, BufReader};
     let mut cmd = command(inst);
-    cmd.args(args)
-        .env("LAVA_V1_FAULT_PAUSE", point)
+    cmd.args(args);
+    spawn_paused_command(cmd, point, resume)
+}
+
+/// Starts `cmd` (a `lava-v1` or a maintainer script) paused at the fault
+/// point `point`; returns once it is there, with a reader of the rest of
+/// its stderr.
+pub(crate) fn spawn_paused_command(
+    mut cmd: Command,
+    point: &str,
+    resume: Option<&std::path::Path>,
+) -> (std::process::Child, std::thread::JoinHandle<String>) {
+    use std::io::{BufRead, BufReader};
+    cmd.env("LAVA_V1_FAULT_PAUSE", point)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped());
     if let Some(file) = resume {
         cmd.env("LAVA_V1_FAULT_RESUME", file);
     }
-    let mut child = cmd.spawn().expect("start lava-v1");
+    let mut child = cmd.spawn().expect("start the paused run");
     let mut lines = BufReader::new(child.stderr.take().expect("piped")).lines();
     let mut seen = String::new();
     loop {
@@ -272,7 +283,7 @@ fn spawn_paused(
                     break;
                 }
             }
-            _ => panic!("lava-v1 ended before reaching {point}: {seen} ({:?})", child.wait()),
+            _ => panic!("the run ended before reaching {point}: {seen} ({:?})", child.wait()),
         }
     }
     let rest = std::thread::spawn(move || {

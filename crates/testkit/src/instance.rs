@@ -160,6 +160,27 @@ impl<'c> Instance<'c> {
         c
     }
 
+    /// A `DPKG_ROOT` for running the postinst against this instance as
+    /// after a "yes" (with a backup) at the question: `etc/lava-server/`
+    /// holds its configuration, `var/lib/lava-server/v1-removal/` (the
+    /// state directory under that root) the recorded decision.  Made on
+    /// first use; the same each time.
+    pub fn dpkg_root(&self) -> PathBuf {
+        let root = self.dir.path().join("root");
+        let etc = root.join("etc/lava-server");
+        std::fs::create_dir_all(&etc).expect("etc/lava-server");
+        std::fs::copy(&self.paths.instance_conf, etc.join("instance.conf")).expect("instance.conf");
+        std::fs::write(etc.join("settings.conf"), "{\"MEDIA_ROOT\": \"/media\"}\n").expect("settings.conf");
+        let state = root.join("var/lib/lava-server/v1-removal");
+        std::fs::create_dir_all(&state).expect("state dir");
+        std::fs::write(
+            state.join("decision"),
+            "answer=remove\nold_version=2017.10-1\nnew_version=2017.12-1\ntime=2017-12-01T00:00:00Z\nbackup=yes\n",
+        )
+        .expect("decision");
+        root
+    }
+
     /// Puts the instance in the maintenance window the upstream page asks
     /// for before the upgrade: every unfinished job canceled, every device
     /// not retired taken offline.  (The seed has jobs of every status.)

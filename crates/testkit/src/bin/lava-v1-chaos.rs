@@ -135,23 +135,6 @@ fn lava_v1(inst: &Instance<'_>, args: &[&str]) -> Command {
     c
 }
 
-/// A DPKG_ROOT for the postinst, pointing at the instance.
-fn postinst_root(inst: &Instance<'_>) -> PathBuf {
-    let root = inst.dir.path().join("root");
-    let etc = root.join("etc/lava-server");
-    std::fs::create_dir_all(&etc).unwrap();
-    std::fs::copy(&inst.paths.instance_conf, etc.join("instance.conf")).unwrap();
-    std::fs::write(etc.join("settings.conf"), "{\"MEDIA_ROOT\": \"/media\"}\n").unwrap();
-    let state = root.join("var/lib/lava-server/v1-removal");
-    std::fs::create_dir_all(&state).unwrap();
-    std::fs::write(
-        state.join("decision"),
-        "answer=remove\nold_version=2017.10-1\nnew_version=2017.12-1\ntime=2017-12-01T00:00:00Z\nbackup=yes\n",
-    )
-    .unwrap();
-    root
-}
-
 /// The command for `op`; `jobs rm` in batches of `batch` jobs when given
 /// (the kill runs, so that kills land between committed batches), else as
 /// an admin runs it.
@@ -167,7 +150,7 @@ fn command_for(op: Op, inst: &Instance<'_>, backups: &Path, batch: Option<u32>) 
         Op::Postinst => {
             let mut c = Command::new(bin("lava-server-postinst"));
             c.args(["configure", "2017.10-1"])
-                .env("DPKG_ROOT", postinst_root(inst))
+                .env("DPKG_ROOT", inst.dpkg_root())
                 .env_remove("DEBIAN_HAS_FRONTEND")
                 .stdout(Stdio::null())
                 .stderr(Stdio::null());
