@@ -161,16 +161,10 @@ fn too_small_a_disk_fails_clearly_and_writes_nothing() {
         return;
     }
     let inst = Instance::new(Cluster::shared(), Seed::default());
-    let mnt = tempfile::tempdir().unwrap();
-    let status = std::process::Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=64k", "tmpfs"])
-        .arg(mnt.path())
-        .status()
-        .unwrap();
-    assert!(status.success(), "mount tmpfs");
+    let mnt = Tmpfs::mount("64k");
     let result = backup::backup(&inst.paths, &options(&mnt.path().join("backups")));
     let listing: Vec<_> = std::fs::read_dir(mnt.path()).unwrap().flatten().map(|e| e.path()).collect();
-    let _ = std::process::Command::new("umount").arg(mnt.path()).status();
+    drop(mnt);
     let err = result.unwrap_err().to_string();
     assert!(err.contains("not enough free space") && err.contains("nothing was dropped"), "{err}");
     assert!(listing.is_empty(), "{listing:?}");
@@ -184,14 +178,7 @@ fn a_disk_that_fills_up_during_the_backup_is_a_clear_error_and_a_rerun_completes
     }
     let inst = Instance::new(Cluster::shared(), Seed::default());
     let before = lava_v1_testkit::world::World::read(&mut inst.admin());
-    let mnt = tempfile::tempdir().unwrap();
-    let mounted = std::process::Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=256m", "tmpfs"])
-        .arg(mnt.path())
-        .status()
-        .unwrap();
-    assert!(mounted.success(), "mount tmpfs");
-    let unmount = scopeguard(mnt.path().to_owned());
+    let mnt = Tmpfs::mount("256m");
     let backups = mnt.path().join("backups");
     let dir_arg = backups.to_str().unwrap().to_owned();
 
@@ -229,18 +216,33 @@ fn a_disk_that_fills_up_during_the_backup_is_a_clear_error_and_a_rerun_completes
     let made: Vec<_> = std::fs::read_dir(&backups).unwrap().flatten().map(|e| e.path()).collect();
     assert_eq!(made.len(), 1, "{made:?}");
     backup::verify(&made[0], &options(&backups)).unwrap();
-    drop(unmount);
 }
 
-/// Unmounts `path` when dropped, whether the test passed or not.
-fn scopeguard(path: std::path::PathBuf) -> impl Drop {
-    struct Unmount(std::path::PathBuf);
-    impl Drop for Unmount {
-        fn drop(&mut self) {
-            let _ = std::process::Command::new("umount").arg(&self.0).status();
-        }
+/// A tmpfs of the given size on a temporary directory (root only),
+/// unmounted when dropped, whether the test passed or not.
+struct Tmpfs(tempfile::TempDir);
+
+impl Tmpfs {
+    fn mount(size: &str) -> Tmpfs {
+        let dir = tempfile::tempdir().unwrap();
+        let status = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .status()
+            .unwrap();
+        assert!(status.success(), "mount a tmpfs on {}", dir.path().display());
+        Tmpfs(dir)
     }
-    Unmount(path)
+
+    fn path(&self) -> &Path {
+        self.0.path()
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(self.0.path()).status();
+    }
 }
 
 fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
