@@ -115,7 +115,9 @@ fn the_postinst_and_an_admin_never_work_at_once() {
     // The other way round: while the postinst works, every destructive
     // admin command refuses, naming the postinst's pid.
     let (postinst, _) = spawn_paused_command(postinst_under(&root), "after-lock", None);
-    for args in [&["drop", "--yes"][..], &["jobs", "rm", "--v1"], &["files", "rm"], &["backup"]] {
+    let backups = root.join("var/backups/lava-server");
+    let backup = ["backup", "--backup-dir", backups.to_str().unwrap()];
+    for args in [&["drop", "--yes"][..], &["jobs", "rm", "--v1"], &["files", "rm"], &backup] {
         let out = admin_under(&root, args).output().unwrap();
         assert_no_secret(&out);
         assert_failure(&out, 1);

@@ -388,11 +388,22 @@ fn hostile_output_directories() {
         assert!(left.contains(&stuck.display().to_string()), "{v}");
     }
     assert!(stuck.exists());
-    // The rows are gone anyway (as with LAVA's command); a rerun after
-    // the admin dealt with the file has no jobs left, and the leftover
-    // directory is no longer any job's.
+    // The rows are gone anyway (as with LAVA's command), but the job whose
+    // directory is not all gone stays recorded: a rerun retries it, and
+    // once the admin dealt with the file, finishes it.
     assert_eq!(v["v1_jobs_remaining"], 0);
+    let pending = inst.paths.state_dir.join(lava_v1_core::jobs::PENDING_FILE);
+    assert!(pending.exists(), "the unfinished job is not recorded");
+    let again = run(&inst, &["jobs", "rm", "--v1"]);
+    assert_failure(&again, 1);
+    assert!(stderr(&again).contains("could not be removed") && stuck.exists(), "{}", stderr(&again));
     hostile::undo_unremovable(&stuck);
+    let done = run(&inst, &["jobs", "rm", "--v1", "--json"]);
+    assert_success(&done);
+    let v: serde_json::Value = serde_json::from_slice(&done.stdout).unwrap();
+    assert_eq!(v["recovered_jobs"].as_u64(), Some(1), "{v}");
+    assert!(std::fs::symlink_metadata(&dated[0].3).is_err(), "{} is left", dated[0].3.display());
+    assert!(!pending.exists());
 }
 
 #[test]

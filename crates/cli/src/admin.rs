@@ -83,8 +83,7 @@ pub(crate) fn backup(paths: &Paths, args: BackupArgs) -> Result<ExitCode, Error>
 
 fn record_last_backup(paths: &Paths, path: &std::path::Path) -> Result<(), Error> {
     let file = paths.state_dir.join("last-backup");
-    std::fs::write(&file, format!("{}\n", path.display()))
-        .map_err(|source| Error::State { path: file, source })
+    lava_v1_core::state::write_atomically(&file, format!("{}\n", path.display()).as_bytes())
 }
 
 pub(crate) fn restore(paths: &Paths, args: RestoreArgs) -> Result<ExitCode, Error> {

@@ -201,43 +201,62 @@ pub fn backup(paths: &Paths, options: &BackupOptions) -> Result<Backup> {
     };
     log::info!("writing the V1 backup to {}", partial.display());
     crate::fault::point("backup-after-space-check");
-    let manifest = match write_backup(&mut tx, &db, &partial, &state, &media_root, &v1_media, options) {
+    let finished =
+        write_backup(&mut tx, &db, &partial, &state, &media_root, &v1_media, options).and_then(|manifest| {
+            tx.commit().map_err(|e| Error::db("finishing the backup transaction", e, ""))?;
+            verify(&partial, options)?;
+            Ok(manifest)
+        });
+    let manifest = match finished {
         Ok(m) => m,
         Err(e) => {
-            // Ours, just made, and not a backup: remove it, so that the
-            // space it took is free for the rerun.
-            discard(base, &partial);
-            return Err(if is_disk_full(&e) { Error::DiskFull { path: base.clone() } } else { e });
+            // Ours, just made, and not a backup: removed, so that the space
+            // it took is free for the rerun.
+            let full = is_disk_full(&e, base);
+            let removed = discard(base, &partial);
+            return Err(if full { Error::DiskFull { path: base.clone(), removed } } else { e });
         }
     };
-    tx.commit().map_err(|e| Error::db("finishing the backup transaction", e, ""))?;
-    verify(&partial, options)?;
     crate::fault::point("backup-before-rename");
-    fs::rename(&partial, &dir).map_err(io_err(&dir))?;
-    File::open(base).and_then(|d| d.sync_all()).map_err(io_err(base))?;
+    // Never over anything that took the name meanwhile.
+    nix::fcntl::renameat2(None, &partial, None, &dir, nix::fcntl::RenameFlags::RENAME_NOREPLACE)
+        .map_err(|e| io_err(&dir)(e.into()))?;
+    sync_file(base)?;
     log::info!("backup complete and verified: {}", dir.display());
     Ok(Backup { path: dir, manifest })
 }
 
-/// Removes a backup directory this run made and could not finish.
-fn discard(base: &Path, partial: &Path) {
-    let Some(name) = partial.file_name() else { return };
+/// Removes a backup directory this run made and could not finish;
+/// returns whether it is gone.
+fn discard(base: &Path, partial: &Path) -> bool {
+    let Some(name) = partial.file_name() else { return false };
     match crate::remove::Remover::open(base, false) {
         Ok(mut remover) => {
             remover.remove(Path::new(name));
-            if fs::symlink_metadata(partial).is_ok() {
-                log::warn!("could not remove the incomplete backup {}", partial.display());
-            }
         }
         Err(e) => log::warn!("could not remove the incomplete backup {}: {e}", partial.display()),
     }
+    let gone = fs::symlink_metadata(partial).is_err();
+    if !gone {
+        log::warn!("could not remove the incomplete backup {}; delete it by hand", partial.display());
+    }
+    gone
 }
 
-/// Whether `e` says the disk is full (our own writes, or a tool's).
-fn is_disk_full(e: &Error) -> bool {
+/// Whether `e` comes from a full disk: our own writes say ENOSPC; of the
+/// tools (run with `LC_ALL=C`), pg_dump says so and tar reports a short
+/// write; failing those, the backup's file system has (almost) no room
+/// left.
+fn is_disk_full(e: &Error, base: &Path) -> bool {
     match e {
-        Error::Backup { source, .. } => source.raw_os_error() == Some(libc::ENOSPC),
-        Error::ToolFailed { stderr, .. } => stderr.contains("No space left on device"),
+        Error::Backup { source, .. } if source.raw_os_error() == Some(libc::ENOSPC) => true,
+        Error::ToolFailed { stderr, .. }
+            if stderr.contains("No space left on device") || stderr.contains("Wrote only") =>
+        {
+            true
+        }
+        Error::Backup { .. } | Error::ToolFailed { .. } => nix::sys::statvfs::statvfs(base)
+            .is_ok_and(|st| st.blocks_available() * st.fragment_size() < 64 * 1024),
         _ => false,
     }
 }
@@ -320,8 +339,10 @@ fn write_backup(
             cmd.arg(format!("--table=public.{t}"));
         }
         libpq_env(&mut cmd, db, passfile.path())?;
+        cmd.env("LC_ALL", "C");
         run(&mut cmd, "pg_dump")?;
         set_private(&out)?;
+        sync_file(&out)?;
     }
 
     // 2. The V1 job rows and their dependants.
@@ -362,6 +383,7 @@ fn write_backup(
         f.sync_all().map_err(io_err(&path))?;
         job_rows.push(RowCopy { table: table.to_owned(), columns, rows });
     }
+    sync_file(&jobs_dir)?;
 
     // 3. The V1 media.
     let media_root_recorded = if v1_media.is_empty() {
@@ -392,8 +414,10 @@ fn write_backup(
         for m in v1_media {
             cmd.arg(&m.name);
         }
+        cmd.env("LC_ALL", "C");
         run(&mut cmd, "tar")?;
         set_private(&tar)?;
+        sync_file(&tar)?;
         Some(media_root.to_owned())
     };
 
@@ -425,7 +449,7 @@ fn write_backup(
     let mut f = private_file(&path)?;
     let text = serde_json::to_string_pretty(&manifest).expect("manifest serialises");
     f.write_all(text.as_bytes()).and_then(|()| f.sync_all()).map_err(io_err(&path))?;
-    File::open(dir).and_then(|d| d.sync_all()).map_err(io_err(dir))?;
+    sync_file(dir)?;
     Ok(manifest)
 }
 
@@ -676,6 +700,11 @@ fn tool_version(program: &Path) -> Result<String> {
         .output()
         .map_err(|source| Error::Spawn { program: program.display().to_string(), source })?;
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
+/// Makes a file (or a directory's entries) durable.
+fn sync_file(path: &Path) -> Result<()> {
+    File::open(path).and_then(|f| f.sync_all()).map_err(io_err(path))
 }
 
 fn private_file(path: &Path) -> Result<File> {

@@ -181,10 +181,12 @@ pub enum Error {
     },
 
     /// The disk filled up while the backup was being written.
-    #[error("the disk holding `{}` filled up while the backup was being written; the incomplete backup was removed and nothing was dropped\n\nhint: free some space there (or choose another directory with --backup-dir) and run it again", path.display())]
+    #[error("the disk holding `{}` filled up while the backup was being written; {} and nothing was dropped\n\nhint: free some space there (or choose another directory with --backup-dir) and run it again", path.display(), if *removed { "the incomplete backup was removed" } else { "the incomplete backup (`*.incomplete`) could not be removed: delete it," })]
     DiskFull {
         /// The backup directory.
         path: PathBuf,
+        /// Whether the incomplete backup was removed.
+        removed: bool,
     },
 
     /// Not enough free space for the backup.

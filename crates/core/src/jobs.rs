@@ -66,8 +66,6 @@
 //! root; a run for another instance refuses to touch it.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fs::File;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -483,7 +481,7 @@ pub fn run(
             database: target,
             media_root: report.media_root.clone(),
         };
-        recover(&mut client, &pending, &mut remover, &mut report, progress, &timeout)?;
+        let leftovers = recover(&mut client, &pending, &mut remover, &mut report, progress, &timeout)?;
         // Without --older-than every V1 job is selected (none is unfinished).
         let total = match options.older_than {
             None => v1_total,
@@ -496,6 +494,7 @@ pub fn run(
             &mut client,
             state,
             &pending,
+            leftovers,
             &filter,
             total as u64,
             options,
@@ -635,20 +634,12 @@ impl Pending {
 
     /// Writes the batch durably (before its transaction commits).
     fn write(&self, jobs: &[Job]) -> Result<()> {
-        let tmp = self.path.with_extension("pending.tmp");
-        let err = self.state_err();
-        let mut f = std::io::BufWriter::new(File::create(&tmp).map_err(&err)?);
-        write!(f, "{PENDING_HEADER}\ndatabase {}\nmedia-root {}\n", self.database, self.media_root)
-            .map_err(&err)?;
+        let mut text =
+            format!("{PENDING_HEADER}\ndatabase {}\nmedia-root {}\n", self.database, self.media_root);
         for (id, day) in jobs {
-            writeln!(f, "{id} {}", day_path(*day)).map_err(&err)?;
+            text.push_str(&format!("{id} {}\n", day_path(*day)));
         }
-        let f = f.into_inner().map_err(|e| err(e.into_error()))?;
-        f.sync_all().map_err(&err)?;
-        std::fs::rename(&tmp, &self.path).map_err(&err)?;
-        if let Some(dir) = self.path.parent() {
-            File::open(dir).and_then(|d| d.sync_all()).map_err(&err)?;
-        }
+        crate::state::write_atomically(&self.path, text.as_bytes())?;
         Ok(())
     }
 
@@ -688,6 +679,16 @@ impl Pending {
         Ok(Some(jobs))
     }
 
+    /// Records only `jobs` (committed, directories not all gone), or
+    /// removes the file when there are none.
+    fn keep_only(&self, jobs: &[Job]) -> Result<()> {
+        if jobs.is_empty() {
+            self.clear()
+        } else {
+            self.write(jobs)
+        }
+    }
+
     fn clear(&self) -> Result<()> {
         match std::fs::remove_file(&self.path) {
             Ok(()) => Ok(()),
@@ -706,7 +707,9 @@ fn is_day(s: &str) -> bool {
         && b.iter().enumerate().all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit())
 }
 
-/// Finishes the last batch of an interrupted run.
+/// Finishes the last batch of an interrupted run, and the directories an
+/// earlier run could not all remove; returns the committed jobs whose
+/// directories are still not all gone (they stay recorded).
 fn recover(
     client: &mut postgres::Client,
     pending: &Pending,
@@ -714,8 +717,8 @@ fn recover(
     report: &mut JobsRmReport,
     progress: &mut dyn FnMut(Progress<'_>),
     timeout: &str,
-) -> Result<()> {
-    let Some(jobs) = pending.read()? else { return Ok(()) };
+) -> Result<Vec<Job>> {
+    let Some(jobs) = pending.read()? else { return Ok(Vec::new()) };
     let ids: Vec<i32> = jobs.iter().map(|(id, _)| *id).collect();
     let still: BTreeSet<i32> = client
         .query(&format!("SELECT id FROM {} WHERE id = ANY($1)", schema::TESTJOB), &[&ids])
@@ -731,14 +734,16 @@ fn recover(
         still.len()
     );
     progress(Progress::Recovering { jobs: committed.len() as u64 });
-    remove_dirs(remover, &committed, report);
+    let left = remove_dirs(remover, &committed, report);
     report.recovered_jobs = committed.len() as u64;
-    pending.clear()
+    pending.keep_only(&left)?;
+    Ok(left)
 }
 
 /// Removes the output directories of jobs whose rows are gone, then the
-/// date directories they leave empty.
-fn remove_dirs(remover: &mut Remover, jobs: &[Job], report: &mut JobsRmReport) {
+/// date directories they leave empty; returns the jobs some of whose
+/// output could not be removed (reported as failures).
+fn remove_dirs(remover: &mut Remover, jobs: &[Job], report: &mut JobsRmReport) -> Vec<Job> {
     // First find what exists, then remove it grouped by parent directory
     // and in inode order within each (as GNU rm orders big directories):
     // on ext4 that makes the inode-table writes nearly sequential, which
@@ -758,6 +763,7 @@ fn remove_dirs(remover: &mut Remover, jobs: &[Job], report: &mut JobsRmReport) {
         }
     }
     targets.sort_unstable();
+    let mut left: Vec<Job> = Vec::new();
     for (i, (day, _, id)) in targets.iter().enumerate() {
         if i == targets.len() / 2 {
             fault::point("jobs-mid-dirs");
@@ -773,6 +779,12 @@ fn remove_dirs(remover: &mut Remover, jobs: &[Job], report: &mut JobsRmReport) {
             report.output_dirs.removed += u64::from(r.complete);
             report.output_dirs.freed += r.tally;
         }
+        if !r.complete {
+            let job = jobs.iter().find(|j| j.0 == *id).copied().expect("a job of this batch");
+            if !left.contains(&job) {
+                left.push(job);
+            }
+        }
     }
     // Cached descriptors may name directories about to go.
     remover.forget_parents();
@@ -787,6 +799,7 @@ fn remove_dirs(remover: &mut Remover, jobs: &[Job], report: &mut JobsRmReport) {
         }
     }
     remover.forget_parents();
+    left
 }
 
 /// The foreign keys into `lava_scheduler_app_testjob` this run drops and
@@ -820,6 +833,7 @@ fn remove_batches(
     client: &mut postgres::Client,
     state: &StateDir,
     pending: &Pending,
+    mut leftovers: Vec<Job>,
     filter: &str,
     total: u64,
     options: &JobsRmOptions,
@@ -875,7 +889,13 @@ fn remove_batches(
         jobs.sort_unstable();
         last = jobs.last().map(|j| j.0).unwrap_or(last);
         tx.batch_execute("ANALYZE pg_temp.lava_v1_batch").map_err(db_err("analyzing the batch", timeout))?;
-        pending.write(&jobs)?;
+        // Beside this batch, the committed jobs whose directories could not
+        // all be removed yet stay recorded, for a rerun to finish.
+        if leftovers.is_empty() {
+            pending.write(&jobs)?;
+        } else {
+            pending.write(&[leftovers.as_slice(), jobs.as_slice()].concat())?;
+        }
         fault::point("jobs-after-pending");
 
         let fks = testjob_fks(&mut tx, timeout)?;
@@ -926,9 +946,9 @@ fn remove_batches(
             jobs[0].0,
             last
         ));
-        remove_dirs(remover, &jobs, report);
+        leftovers.extend(remove_dirs(remover, &jobs, report));
         fault::point("jobs-before-pending-clear");
-        pending.clear()?;
+        pending.keep_only(&leftovers)?;
         progress(Progress::Batch { done: removed, total });
     }
 }

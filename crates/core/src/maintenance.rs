@@ -1054,15 +1054,8 @@ fn load_record(opts: &Options) -> Result<Option<Record>> {
 fn save_record(opts: &Options, rec: &Record) -> Result<()> {
     ensure_state_dir(opts)?;
     let path = opts.record_file();
-    let tmp = opts.state_dir.join(format!(".{RECORD}.tmp"));
     let text = serde_json::to_string_pretty(rec).expect("the record serialises") + "\n";
-    let r = (|| {
-        let mut f = OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
-        f.write_all(text.as_bytes())?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, &path)
-    })();
-    r.map_err(|source| Error::State { path, source })
+    crate::state::write_atomically(&path, text.as_bytes())
 }
 
 fn check_record(opts: &Options, rec: &Record) -> Result<()> {

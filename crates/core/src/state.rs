@@ -72,9 +72,22 @@ impl StateDir {
                 Ok(Lock { _file: locked })
             }
             Err((mut file, errno)) if errno == nix::errno::Errno::EWOULDBLOCK => {
+                // The holder empties the file, then writes its pid: give a
+                // holder that has just taken the lock a moment to do so.
                 let mut pid = String::new();
-                let _ = file.read_to_string(&mut pid);
-                Err(Error::Busy { pid: pid.trim().to_owned(), path })
+                for _ in 0..50 {
+                    pid.clear();
+                    let _ = file.rewind().and_then(|()| file.read_to_string(&mut pid));
+                    if !pid.trim().is_empty() {
+                        break;
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                let pid = match pid.trim() {
+                    "" => "not yet recorded".to_owned(),
+                    p => p.to_owned(),
+                };
+                Err(Error::Busy { pid, path })
             }
             Err((_, errno)) => Err(state_err(std::io::Error::from(errno))),
         }
@@ -95,6 +108,22 @@ impl StateDir {
             .and_then(|()| f.sync_data())
             .map_err(|source| Error::State { path, source })
     }
+}
+
+/// Replaces the file at `path` with `contents` (mode 0600) so that a
+/// reader, or a run after a crash or a power loss, finds either the old
+/// file or the whole new one: written to `.<name>.tmp` beside it, synced,
+/// renamed over it, and the directory synced.
+pub fn write_atomically(path: &Path, contents: &[u8]) -> Result<()> {
+    let err = |source| Error::State { path: path.to_owned(), source };
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let name = path.file_name().ok_or_else(|| err(std::io::ErrorKind::InvalidInput.into()))?;
+    let tmp = dir.join(format!(".{}.tmp", name.to_string_lossy()));
+    let mut f =
+        OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp).map_err(err)?;
+    f.write_all(contents).and_then(|()| f.sync_all()).map_err(err)?;
+    std::fs::rename(&tmp, path).map_err(err)?;
+    File::open(dir).and_then(|d| d.sync_all()).map_err(err)
 }
 
 /// Now, as `YYYY-MM-DDTHH:MM:SSZ`.

@@ -5,9 +5,7 @@
 //! 0600.  The postinst acts on this file, never on a re-read of debconf,
 //! so what runs is what the admin decided before the files were unpacked.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
+use std::fs;
 
 use lava_v1_core::state::utc_now;
 
@@ -66,22 +64,15 @@ impl Decision {
         let dir = &ctx.paths.state_dir;
         let io = |source| lava_v1_core::Error::State { path: dir.clone(), source };
         fs::create_dir_all(dir).map_err(io)?;
-        let tmp = dir.join("decision.tmp");
-        let mut f =
-            OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp).map_err(io)?;
-        write!(
-            f,
+        let text = format!(
             "answer={}\nold_version={}\nnew_version={}\ntime={}\nbackup={}\n",
             self.answer.as_str(),
             self.old_version,
             self.new_version,
             self.time,
             if self.backup { "yes" } else { "no" }
-        )
-        .and_then(|()| f.sync_all())
-        .map_err(io)?;
-        fs::rename(&tmp, dir.join(FILE)).map_err(io)?;
-        File::open(dir).and_then(|d| d.sync_all()).map_err(io)?;
+        );
+        lava_v1_core::state::write_atomically(&dir.join(FILE), text.as_bytes())?;
         Ok(())
     }
 

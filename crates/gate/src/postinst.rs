@@ -211,8 +211,7 @@ fn backup(ctx: &Context, decided: &str) -> lava_v1_core::Result<std::path::PathB
     }
     ctx.journal(&format!("postinst: backing up the V1 data into {}", options.dir.display()));
     let made = backup::backup(&ctx.paths, &options)?;
-    std::fs::write(&last, format!("{}\n", made.path.display()))
-        .map_err(|source| lava_v1_core::Error::State { path: last.clone(), source })?;
+    lava_v1_core::state::write_atomically(&last, format!("{}\n", made.path.display()).as_bytes())?;
     ctx.journal(&format!("postinst: backup verified: {}", made.path.display()));
     Ok(made.path)
 }

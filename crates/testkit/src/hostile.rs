@@ -162,9 +162,11 @@ pub fn undo_unremovable(path: &Path) {
 
 /// Everything below `root` (not following links): relative path → a
 /// description (`dir`, `link -> target`, a special file's type, or the
-/// file's mode and contents).  Descriptor-relative, so paths longer than
-/// `PATH_MAX` are listed too; a directory that cannot be opened is listed
-/// as `dir … unreadable`.
+/// file's mode and contents, bytes that are not printable ASCII escaped).
+/// Descriptor-relative, so paths longer than `PATH_MAX` are listed too;
+/// a directory only root could enter, seen by anyone else, is listed as
+/// `dir … unreadable`.  A missing `root` lists as empty; any other error
+/// is a panic, never a silently shorter listing.
 pub fn listing(root: &Path) -> BTreeMap<PathBuf, String> {
     listing_except(root, &BTreeSet::new())
 }
@@ -173,61 +175,113 @@ pub fn listing(root: &Path) -> BTreeMap<PathBuf, String> {
 /// (neither they nor anything below them is listed).
 pub fn listing_except(root: &Path, skip: &BTreeSet<PathBuf>) -> BTreeMap<PathBuf, String> {
     let mut out = BTreeMap::new();
-    if let Ok(dir) = Dir::open(root, DIR_FLAGS, Mode::empty()) {
-        list_into(dir, PathBuf::new(), skip, &mut out);
-    }
+    walk(root, skip, &mut |path, what| {
+        out.insert(path.to_owned(), what);
+    });
     out
+}
+
+/// A digest of [`listing`] of `root` (entry count and a hash), for trees
+/// too deep to keep as a listing: equal digests, equal trees.
+pub fn tree_digest(root: &Path) -> String {
+    use std::hash::{Hash, Hasher};
+    // Entries come in directory order: hash each one alone, combine
+    // order-independently.
+    let (mut n, mut sum) = (0u64, 0u64);
+    walk(root, &BTreeSet::new(), &mut |path, what| {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        (path, what).hash(&mut h);
+        n += 1;
+        sum = sum.wrapping_add(h.finish());
+    });
+    format!("{n} entries, {sum:016x}")
+}
+
+fn walk(root: &Path, skip: &BTreeSet<PathBuf>, sink: &mut dyn FnMut(&Path, String)) {
+    match Dir::open(root, DIR_FLAGS, Mode::empty()) {
+        Ok(dir) => list_into(dir, skip, sink),
+        Err(nix::errno::Errno::ENOENT) => {}
+        Err(e) => panic!("cannot list {}: {e}", root.display()),
+    }
 }
 
 const DIR_FLAGS: OFlag =
     OFlag::O_RDONLY.union(OFlag::O_DIRECTORY).union(OFlag::O_NOFOLLOW).union(OFlag::O_CLOEXEC);
 
-fn list_into(mut dir: Dir, rel: PathBuf, skip: &BTreeSet<PathBuf>, out: &mut BTreeMap<PathBuf, String>) {
-    use nix::sys::stat::{fstatat, SFlag};
-    let fd = dir.as_raw_fd();
-    let names: Vec<std::ffi::OsString> = dir
-        .iter()
-        .flatten()
+fn entry_names(dir: &mut Dir, rel: &Path) -> std::vec::IntoIter<std::ffi::OsString> {
+    dir.iter()
+        .map(|e| e.unwrap_or_else(|e| panic!("reading the directory {}: {e}", rel.display())))
         .map(|e| OsStr::from_bytes(e.file_name().to_bytes()).to_owned())
         .filter(|n| n != "." && n != "..")
-        .collect();
-    for name in names {
+        .collect::<Vec<_>>()
+        .into_iter()
+}
+
+/// Depth first, with an explicit stack (one open directory a level), so
+/// any depth fits.
+fn list_into(mut root: Dir, skip: &BTreeSet<PathBuf>, sink: &mut dyn FnMut(&Path, String)) {
+    use nix::sys::stat::{fstatat, SFlag};
+    // `rel` is the path of the directory on top of the stack.
+    let mut rel = PathBuf::new();
+    let names = entry_names(&mut root, &rel);
+    let mut stack = vec![(root, names)];
+    while let Some((dir, names)) = stack.last_mut() {
+        let fd = dir.as_raw_fd();
+        let Some(name) = names.next() else {
+            stack.pop();
+            if !stack.is_empty() {
+                rel.pop();
+            }
+            continue;
+        };
         let path = rel.join(&name);
         if skip.contains(&path) {
             continue;
         }
-        let st =
-            fstatat(Some(fd), name.as_os_str(), nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW).expect("fstatat");
+        let st = fstatat(Some(fd), name.as_os_str(), nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW)
+            .unwrap_or_else(|e| panic!("fstatat {}: {e}", path.display()));
         let mode = st.st_mode & 0o7777;
         let what = match SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits()) {
             SFlag::S_IFLNK => {
-                let target = nix::fcntl::readlinkat(Some(fd), name.as_os_str()).expect("readlinkat");
-                format!("link -> {}", Path::new(&target).display())
+                let target = nix::fcntl::readlinkat(Some(fd), name.as_os_str())
+                    .unwrap_or_else(|e| panic!("readlinkat {}: {e}", path.display()));
+                format!("link -> {}", target.as_bytes().escape_ascii())
             }
             SFlag::S_IFDIR => match Dir::openat(Some(fd), name.as_os_str(), DIR_FLAGS, Mode::empty()) {
-                Ok(sub) => {
-                    list_into(sub, path.clone(), skip, out);
-                    format!("dir {mode:o}")
+                Ok(mut sub) => {
+                    let names = entry_names(&mut sub, &path);
+                    sink(&path, format!("dir {mode:o}"));
+                    rel = path;
+                    stack.push((sub, names));
+                    continue;
                 }
-                Err(_) => format!("dir {mode:o} unreadable"),
+                Err(nix::errno::Errno::EACCES) => format!("dir {mode:o} unreadable"),
+                Err(e) => panic!("opening the directory {}: {e}", path.display()),
             },
             SFlag::S_IFREG => {
                 // Through the directory's descriptor: the path may be too
                 // long to open by name.
                 use std::os::unix::fs::OpenOptionsExt;
-                let mut contents = Vec::new();
-                if let Ok(mut f) = std::fs::OpenOptions::new()
+                let opened = std::fs::OpenOptions::new()
                     .read(true)
                     .custom_flags((OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK).bits())
-                    .open(Path::new(&format!("/proc/self/fd/{fd}")).join(&name))
-                {
-                    let _ = std::io::Read::read_to_end(&mut f, &mut contents);
+                    .open(Path::new(&format!("/proc/self/fd/{fd}")).join(&name));
+                match opened {
+                    Ok(mut f) => {
+                        let mut contents = Vec::new();
+                        std::io::Read::read_to_end(&mut f, &mut contents)
+                            .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+                        format!("file {mode:o} {}", contents.escape_ascii())
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                        format!("file {mode:o} unreadable")
+                    }
+                    Err(e) => panic!("opening {}: {e}", path.display()),
                 }
-                format!("file {mode:o} {}", String::from_utf8_lossy(&contents))
             }
             // A FIFO, socket or device: never opened (a FIFO would block).
             other => format!("special {mode:o} {other:?}"),
         };
-        out.insert(path, what);
+        sink(&path, what);
     }
 }

@@ -108,8 +108,11 @@ impl World {
     pub fn diff(&self, other: &World) -> Vec<String> {
         let mut out: Vec<String> =
             differing(&self.rows, &other.rows).into_iter().map(|t| format!("rows of {t}")).collect();
-        for (s, v) in &self.sequences {
-            if other.sequences.get(s) != Some(v) {
+        let mut names: Vec<&String> = self.sequences.keys().chain(other.sequences.keys()).collect();
+        names.sort();
+        names.dedup();
+        for s in names {
+            if self.sequences.get(s) != other.sequences.get(s) {
                 out.push(format!("sequence {s}"));
             }
         }

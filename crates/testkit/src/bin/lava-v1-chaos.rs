@@ -103,31 +103,38 @@ fn bin(name: &str) -> PathBuf {
     std::env::current_exe().expect("own path").with_file_name(name)
 }
 
-/// Files that must survive: every V2 job's output, and the output of every
-/// V1 job whose row still exists.
-fn protected_files(inst: &Instance<'_>, media: &Path) -> Vec<PathBuf> {
+/// Every job's output directory, by the seed's layout rule (legacy
+/// `job-<id>` or dated): (id, is V2, directory).
+fn job_output_dirs(inst: &Instance<'_>, media: &Path) -> Vec<(i32, bool, PathBuf)> {
     let rows = inst
         .admin()
         .query(
             "SELECT id, is_pipeline, to_char(submit_time AT TIME ZONE 'UTC', 'YYYY/MM/DD'),
                     submit_time < TIMESTAMPTZ '2017-05-01 00:00:00+00' AND id % 3 <> 0
-             FROM lava_scheduler_app_testjob",
+             FROM lava_scheduler_app_testjob ORDER BY id",
             &[],
         )
         .expect("read jobs");
     rows.iter()
         .map(|r| {
             let id: i32 = r.get(0);
-            let v2: bool = r.get(1);
             let dated: String = r.get(2);
-            let legacy: bool = r.get(3);
-            let dir = if legacy {
+            let dir = if r.get::<_, bool>(3) {
                 media.join(format!("job-output/job-{id}"))
             } else {
                 media.join(format!("job-output/{dated}/{id}"))
             };
-            dir.join(if v2 { "output.yaml" } else { "output.txt" })
+            (id, r.get(1), dir)
         })
+        .collect()
+}
+
+/// Files that must survive: every V2 job's output, and the output of every
+/// V1 job whose row still exists.
+fn protected_files(inst: &Instance<'_>, media: &Path) -> Vec<PathBuf> {
+    job_output_dirs(inst, media)
+        .into_iter()
+        .map(|(_, v2, dir)| dir.join(if v2 { "output.yaml" } else { "output.txt" }))
         .collect()
 }
 
@@ -259,6 +266,12 @@ struct Before {
     v1_jobs: Vec<i32>,
     /// The output directories of the V1 jobs, relative to the media root.
     v1_job_dirs: BTreeSet<PathBuf>,
+    /// For `jobs rm`: each V1 job's output directory and its digest.
+    v1_job_trees: BTreeMap<i32, (PathBuf, String)>,
+    /// For the backup: each V1 table's rows in `COPY` text format, sorted.
+    v1_copy: BTreeMap<String, Vec<String>>,
+    /// Backups already checked (they never change).
+    checked_backups: BTreeSet<PathBuf>,
     /// What `op` must leave alone in the media (see [`media_kept`]).
     media: BTreeMap<PathBuf, String>,
     outside: BTreeMap<PathBuf, String>,
@@ -285,10 +298,14 @@ fn media_kept(op: Op, media: &Path, v1_job_dirs: &BTreeSet<PathBuf>) -> BTreeMap
     match op {
         Op::Drop | Op::Postinst | Op::Backup => hostile::listing(media),
         Op::FilesRm => hostile::listing_except(media, &V1_MEDIA_DIRS.iter().map(PathBuf::from).collect()),
-        Op::JobsRm => hostile::listing_except(media, v1_job_dirs)
-            .into_iter()
-            .filter(|(_, what)| !what.starts_with("dir"))
-            .collect(),
+        Op::JobsRm => {
+            // The date directories above removed jobs go when left empty.
+            let above: BTreeSet<&Path> = v1_job_dirs.iter().flat_map(|d| d.ancestors().skip(1)).collect();
+            hostile::listing_except(media, v1_job_dirs)
+                .into_iter()
+                .filter(|(path, what)| !(what.starts_with("dir") && above.contains(path.as_path())))
+                .collect()
+        }
     }
 }
 
@@ -296,11 +313,22 @@ impl Before {
     fn read(op: Op, inst: &Instance<'_>) -> Before {
         let media = inst.media_root();
         let v1_jobs = v1_jobs(inst);
-        let v1_job_dirs: BTreeSet<PathBuf> = protected_files(inst, &media)
+        let v1_dirs: Vec<(i32, PathBuf)> = job_output_dirs(inst, &media)
             .into_iter()
-            .filter(|f| f.ends_with("output.txt"))
-            .filter_map(|f| f.parent().and_then(|d| d.strip_prefix(&media).ok()).map(Path::to_path_buf))
+            .filter(|(_, v2, d)| !v2 && d.is_dir())
+            .map(|(id, _, d)| (id, d))
             .collect();
+        let v1_job_dirs: BTreeSet<PathBuf> = v1_dirs
+            .iter()
+            .map(|(_, d)| d.strip_prefix(&media).expect("below the media").to_owned())
+            .collect();
+        let v1_job_trees = if matches!(op, Op::JobsRm) {
+            v1_dirs.into_iter().map(|(id, d)| (id, (d.clone(), hostile::tree_digest(&d)))).collect()
+        } else {
+            BTreeMap::new()
+        };
+        let v1_copy =
+            if matches!(op, Op::Backup | Op::Postinst) { v1_copy_rows(inst) } else { BTreeMap::new() };
         let twin = matches!(op, Op::JobsRm).then(|| {
             let name = format!("{}_twin", inst.db_name);
             inst.cluster
@@ -315,6 +343,9 @@ impl Before {
             outside: hostile::listing(&outside(inst)),
             v1_jobs,
             v1_job_dirs,
+            v1_job_trees,
+            v1_copy,
+            checked_backups: BTreeSet::new(),
             twin,
         }
     }
@@ -338,6 +369,104 @@ impl Before {
                 .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
         }
     }
+}
+
+/// Each V1 table's rows as `COPY … TO STDOUT` writes them, sorted.
+fn v1_copy_rows(inst: &Instance<'_>) -> BTreeMap<String, Vec<String>> {
+    let mut c = inst.admin();
+    let tables: Vec<String> = c
+        .query(
+            "SELECT relname::text FROM pg_class WHERE relnamespace = 'public'::regnamespace
+             AND relkind = 'r' AND relname LIKE 'dashboard\\_app\\_%' ORDER BY 1",
+            &[],
+        )
+        .expect("list the V1 tables")
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    tables
+        .into_iter()
+        .map(|t| {
+            let mut text = String::new();
+            std::io::Read::read_to_string(
+                &mut c.copy_out(&format!("COPY {t} TO STDOUT")).expect("copy out"),
+                &mut text,
+            )
+            .expect("read the copy");
+            let mut rows: Vec<String> = text.lines().map(str::to_owned).collect();
+            rows.sort();
+            (t, rows)
+        })
+        .collect()
+}
+
+/// Each table's rows as the archive holds them (`pg_restore --data-only`
+/// to a script, its `COPY` blocks), sorted: read from the archive itself,
+/// not from its manifest.
+fn archive_rows(dump: &Path) -> Result<BTreeMap<String, Vec<String>>, String> {
+    let out = Command::new(cluster::bindir().join("pg_restore"))
+        .arg("--data-only")
+        .arg("--file=-")
+        .arg(dump)
+        .output()
+        .map_err(|e| format!("pg_restore: {e}"))?;
+    if !out.status.success() {
+        return Err(format!("pg_restore failed: {}", String::from_utf8_lossy(&out.stderr)));
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut tables = BTreeMap::new();
+    let mut lines = text.lines();
+    while let Some(line) = lines.next() {
+        let Some(rest) = line.strip_prefix("COPY public.") else { continue };
+        let table = rest.split([' ', '(']).next().unwrap_or_default().to_owned();
+        let mut rows: Vec<String> = lines.by_ref().take_while(|l| *l != "\\.").map(str::to_owned).collect();
+        rows.sort();
+        tables.insert(table, rows);
+    }
+    Ok(tables)
+}
+
+/// What is wrong with the backup `dir`, if anything: it must verify, its
+/// archive must hold every V1 row exactly, its job-row copies every V1 job.
+fn backup_faults(dir: &Path, before: &Before) -> Option<String> {
+    let options =
+        BackupOptions { pg_restore: cluster::bindir().join("pg_restore"), ..BackupOptions::default() };
+    let manifest = match backup::verify(dir, &options) {
+        Ok(m) => m,
+        Err(e) => return Some(format!("{} has a backup's name but is not one: {e}", dir.display())),
+    };
+    match archive_rows(&dir.join("v1-tables.dump")) {
+        Ok(rows) if rows == before.v1_copy => {}
+        Ok(rows) => {
+            let differ: Vec<_> =
+                before.v1_copy.keys().filter(|t| rows.get(*t) != before.v1_copy.get(*t)).take(3).collect();
+            return Some(format!(
+                "{}: the archive's rows differ from the database's in {differ:?}",
+                dir.display()
+            ));
+        }
+        Err(e) => return Some(format!("{}: {e}", dir.display())),
+    }
+    for copy in &manifest.job_rows {
+        let text = std::fs::read_to_string(dir.join(format!("jobs/{}.copy", copy.table))).unwrap_or_default();
+        let lines = text.lines().count() as i64;
+        if lines != copy.rows {
+            return Some(format!(
+                "{}: jobs/{}.copy has {lines} rows, the manifest says {}",
+                dir.display(),
+                copy.table,
+                copy.rows
+            ));
+        }
+        if copy.table == "lava_scheduler_app_testjob" && lines as usize != before.v1_jobs.len() {
+            return Some(format!(
+                "{}: {lines} V1 job rows copied of {}",
+                dir.display(),
+                before.v1_jobs.len()
+            ));
+        }
+    }
+    None
 }
 
 /// The directories with a backup's name under `dir`.
@@ -417,6 +546,13 @@ fn check(
 
     // Output that must survive, and output that must be gone.
     if matches!(op, Op::JobsRm) {
+        let left: BTreeSet<i32> = v1_jobs(inst).into_iter().collect();
+        for (id, (dir, digest)) in &before.v1_job_trees {
+            if left.contains(id) && hostile::tree_digest(dir) != *digest {
+                v.push(format!("the output of job {id}, still there, changed: {}", dir.display()));
+                break;
+            }
+        }
         for f in protected_files(inst, &media) {
             if !f.exists() {
                 v.push(format!("{} removed while its job is still there", f.display()));
@@ -448,24 +584,16 @@ fn check(
     // Backups: whatever carries a backup's name verifies and holds every
     // V1 row; after the rerun there is one.
     if matches!(op, Op::Backup | Op::Postinst) {
-        let options =
-            BackupOptions { pg_restore: cluster::bindir().join("pg_restore"), ..BackupOptions::default() };
         let made = complete_backups(&backup_dir(op, inst));
         for dir in &made {
-            match backup::verify(dir, &options) {
-                Ok(m) => {
-                    let rows: BTreeMap<String, i64> = before
-                        .world
-                        .rows
-                        .iter()
-                        .filter(|(t, _)| t.starts_with("dashboard_app_"))
-                        .map(|(t, r)| (t.clone(), r.len() as i64))
-                        .collect();
-                    if m.tables != rows {
-                        v.push(format!("{} does not hold every V1 row", dir.display()));
-                    }
+            if before.checked_backups.contains(dir) {
+                continue;
+            }
+            match backup_faults(dir, before) {
+                Some(fault) => v.push(fault),
+                None => {
+                    before.checked_backups.insert(dir.clone());
                 }
-                Err(e) => v.push(format!("{} has a backup's name but is not one: {e}", dir.display())),
             }
         }
         if rerun && made.is_empty() {
@@ -495,6 +623,10 @@ fn main() -> ExitCode {
             }
         }
     }
+    // A walk of the 10,000-level trees holds a descriptor per level.
+    let (_, hard) =
+        nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE).expect("getrlimit");
+    let _ = nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE, hard, hard);
     let cluster = Cluster::start();
     let mut rng = Lcg(seed);
     let mut total_violations = 0;
@@ -541,8 +673,11 @@ fn main() -> ExitCode {
             let _ = child.kill();
             let _ = child.wait();
             drop(swapper);
-            inst.wait_for_lava_v1_sessions_to_end();
-            let found = check(op, &inst, &mut before, after_drop.as_ref(), false);
+            let mut found = Vec::new();
+            if !inst.wait_for_lava_v1_sessions_to_end() {
+                found.push("the killed run's database session outlived it by 30 s".to_owned());
+            }
+            found.extend(check(op, &inst, &mut before, after_drop.as_ref(), false));
             if !found.is_empty() {
                 violations += found.len();
                 eprintln!("{} kill {k} after {delay} us: {found:?}", op.name());
