@@ -95,6 +95,9 @@ impl Cluster {
         )
         .expect("write pg_hba.conf");
         cluster.start_server();
+        // However this process ends (a panic that aborts, a signal), the
+        // server does not outlive it.
+        cluster.spawn_watchdog();
         let mut admin = cluster.client("postgres");
         admin
             .batch_execute(&format!("CREATE ROLE {LAVA_ROLE} LOGIN CREATEDB PASSWORD '{LAVA_PASSWORD}'"))
@@ -102,15 +105,11 @@ impl Cluster {
         cluster
     }
 
-    /// The cluster shared by every test of this process; stopped by a
+    /// The cluster shared by every test of this process; stopped by its
     /// watchdog once the process is gone.
     pub fn shared() -> &'static Cluster {
         static SHARED: OnceLock<Cluster> = OnceLock::new();
-        SHARED.get_or_init(|| {
-            let cluster = Cluster::start();
-            cluster.spawn_watchdog();
-            cluster
-        })
+        SHARED.get_or_init(Cluster::start)
     }
 
     fn spawn_watchdog(&self) {

@@ -20,9 +20,13 @@ pub use instance::{Instance, Seed};
 /// ends (a killed test run included): for servers and trees that must not
 /// outlive the tests that started them.  Detached on purpose.
 pub(crate) fn when_this_process_is_gone(cleanup: &str, what: &str) {
+    use std::os::unix::process::CommandExt;
     let script = format!("while kill -0 {} 2>/dev/null; do sleep 1; done; {cleanup}", std::process::id());
     #[allow(clippy::zombie_processes)]
+    // In a process group of its own, so that a signal to the whole group
+    // of this process (a stopped test run) does not take it along.
     std::process::Command::new("sh")
+        .process_group(0)
         .arg("-c")
         .arg(script)
         .stdin(std::process::Stdio::null())
