@@ -119,16 +119,7 @@ pub(crate) fn assert_failure(out: &Output, code: i32) {
 
 /// Every dashboard_app table with its row count.
 pub(crate) fn dashboard_tables(client: &mut postgres::Client) -> Vec<(String, i64)> {
-    let names: Vec<String> = client
-        .query(
-            "SELECT relname::text FROM pg_class WHERE relkind = 'r' AND relname LIKE 'dashboard\\_app\\_%' ORDER BY 1",
-            &[],
-        )
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
-    names
+    lava_v1_testkit::world::v1_table_names(client)
         .into_iter()
         .map(|n| {
             let c: i64 = client.query_one(&format!("SELECT count(*) FROM {n}"), &[]).unwrap().get(0);

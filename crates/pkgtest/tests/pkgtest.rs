@@ -111,16 +111,7 @@ impl<'c> Upgrade<'c> {
     /// Every V1 table with its row count.
     fn v1_rows(&self) -> Vec<(String, i64)> {
         let mut admin = self.inst.admin();
-        let tables: Vec<String> = admin
-            .query(
-                "SELECT relname::text FROM pg_class WHERE relkind = 'r' AND relname LIKE 'dashboard\\_app\\_%' ORDER BY 1",
-                &[],
-            )
-            .expect("list V1 tables")
-            .iter()
-            .map(|r| r.get(0))
-            .collect();
-        tables
+        lava_v1_testkit::world::v1_table_names(&mut admin)
             .into_iter()
             .map(|t| {
                 let n: i64 =

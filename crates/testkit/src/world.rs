@@ -36,6 +36,20 @@ pub fn all_rows(client: &mut postgres::Client) -> BTreeMap<String, Vec<String>> 
         .collect()
 }
 
+/// The V1 tables (`dashboard_app_*`) of the public schema, sorted.
+pub fn v1_table_names(client: &mut postgres::Client) -> Vec<String> {
+    client
+        .query(
+            "SELECT relname::text FROM pg_class WHERE relnamespace = 'public'::regnamespace
+             AND relkind = 'r' AND relname LIKE 'dashboard\\_app\\_%' ORDER BY 1",
+            &[],
+        )
+        .expect("list the V1 tables")
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+}
+
 /// Names of the relations whose rows differ.
 pub fn differing(a: &BTreeMap<String, Vec<String>>, b: &BTreeMap<String, Vec<String>>) -> Vec<String> {
     let mut names: Vec<&String> = a.keys().chain(b.keys()).collect();

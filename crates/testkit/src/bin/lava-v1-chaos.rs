@@ -374,17 +374,7 @@ impl Before {
 /// Each V1 table's rows as `COPY … TO STDOUT` writes them, sorted.
 fn v1_copy_rows(inst: &Instance<'_>) -> BTreeMap<String, Vec<String>> {
     let mut c = inst.admin();
-    let tables: Vec<String> = c
-        .query(
-            "SELECT relname::text FROM pg_class WHERE relnamespace = 'public'::regnamespace
-             AND relkind = 'r' AND relname LIKE 'dashboard\\_app\\_%' ORDER BY 1",
-            &[],
-        )
-        .expect("list the V1 tables")
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
-    tables
+    world::v1_table_names(&mut c)
         .into_iter()
         .map(|t| {
             let mut text = String::new();
