@@ -25,7 +25,7 @@ fn backup_command_prints_the_path_and_journals_it() {
 
 #[test]
 fn report_holds_the_error_of_a_failed_drop_and_no_password() {
-    let inst = ready(Cluster::shared(), Seed { media: false, ..Seed::default() });
+    let inst = live(Cluster::shared(), Seed { media: false, ..Seed::default() });
     // A failed drop: another session holds a lock.
     let mut other = inst.admin();
     let mut tx = other.transaction().unwrap();

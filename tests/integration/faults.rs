@@ -9,7 +9,7 @@ use crate::util::*;
 
 #[test]
 fn sigkill_at_every_step_changes_nothing_and_a_rerun_completes() {
-    let inst = ready(Cluster::shared(), Seed { media: false, ..Seed::default() });
+    let inst = live(Cluster::shared(), Seed { media: false, ..Seed::default() });
     let before = snapshot(&inst);
     for point in ["after-lock", "after-views", "after-column", "after-tables", "before-commit"] {
         let child = start_paused_at(&inst, &["drop", "--yes"], point);
@@ -26,7 +26,7 @@ fn sigkill_at_every_step_changes_nothing_and_a_rerun_completes() {
 
 #[test]
 fn a_held_lock_times_out_cleanly() {
-    let inst = ready(Cluster::shared(), Seed { media: false, ..Seed::default() });
+    let inst = live(Cluster::shared(), Seed { media: false, ..Seed::default() });
     let before = snapshot(&inst);
     // Another session (say, LAVA's scheduler) reads a V1 table in an open
     // transaction.
@@ -49,7 +49,7 @@ fn a_held_lock_times_out_cleanly() {
 
 #[test]
 fn a_second_run_refuses_while_the_first_works() {
-    let inst = ready(Cluster::shared(), Seed { media: false, ..Seed::default() });
+    let inst = live(Cluster::shared(), Seed { media: false, ..Seed::default() });
     let first = start_paused_at(&inst, &["drop", "--yes"], "after-lock");
     let out = run(&inst, &["drop", "--yes"]);
     assert_failure(&out, 1);
@@ -97,7 +97,7 @@ fn postinst_under(root: &std::path::Path) -> std::process::Command {
 
 #[test]
 fn the_postinst_and_an_admin_never_work_at_once() {
-    let inst = ready(Cluster::shared(), Seed { media: false, ..Seed::default() });
+    let inst = live(Cluster::shared(), Seed { media: false, ..Seed::default() });
     let root = inst.dpkg_root();
     let before = snapshot(&inst);
 

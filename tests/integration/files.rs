@@ -179,7 +179,7 @@ fn a_link_swapped_in_while_the_walk_runs_is_never_followed() {
 
 #[test]
 fn ten_thousand_levels_and_hostile_names_are_measured_backed_up_and_removed() {
-    let inst = ready(Cluster::shared(), Seed::default());
+    let inst = live(Cluster::shared(), Seed::default());
     let media = inst.media_root();
     let outside = tempfile::tempdir().unwrap();
     hostile::precious_dir(outside.path());

@@ -52,14 +52,20 @@ fn apply_reference_rules(inst: &Instance<'_>, filter: &str) {
     lava_v1_testkit::world::apply_jobs_rm_reference(&mut inst.admin(), filter);
 }
 
-/// Two identical instances: `ours` (with media) and `expected` (without),
-/// both with the extra V1 rows and the unfinished V1 jobs finished.
+/// Two identical live instances: `ours` (with media) and `expected`
+/// (without), both with the extra V1 rows.  On 2017.10 (`dropped` false)
+/// the unfinished V1 jobs are finished first, as `jobs rm` requires there
+/// (a V1 dispatcher may still run them); past the drop they are left
+/// submitted, running and canceling, stuck for good, and `jobs rm`
+/// removes them like the rest.
 fn pair(dropped: bool) -> (Instance<'static>, Instance<'static>) {
     let ours = Instance::new(Cluster::shared(), Seed::default());
     let expected = Instance::new(Cluster::shared(), Seed { media: false, ..Seed::default() });
     for inst in [&ours, &expected] {
         let mut c = inst.admin();
-        finish_v1_jobs(&mut c);
+        if !dropped {
+            finish_v1_jobs(&mut c);
+        }
         c.batch_execute(V1_EXTRAS).unwrap();
         if dropped {
             drop_v1_by_sql(&mut c);
@@ -180,6 +186,14 @@ fn check_removal(dropped: bool) {
     let media_before = hostile::listing(&ours.media_root());
     let bundles_before = hostile::listing(&ours.media_root().join("bundles"));
 
+    let stuck: i64 = c
+        .query_one(
+            "SELECT count(*) FROM lava_scheduler_app_testjob WHERE NOT is_pipeline AND status IN (0, 1, 5)",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(stuck > 0, dropped, "the live seed has stuck V1 jobs, finished only on 2017.10");
     let out = run(&ours, &["jobs", "rm", "--v1", "--json", "--batch-size", "97"]);
     assert_success(&out);
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -201,6 +215,7 @@ fn check_removal(dropped: bool) {
     let (b, a) = (counts(&before_rows), counts(&after_rows));
     assert_eq!(report["jobs_removed"].as_u64().unwrap(), v1.len() as u64);
     assert_eq!(report["v1_jobs_remaining"], 0);
+    assert_eq!(report["stuck_jobs"].as_i64().unwrap(), stuck, "{report}");
     assert!(report["batches"].as_u64().unwrap() > 5);
     for (table, n) in report["rows_deleted"].as_object().unwrap() {
         assert_eq!(b[table] - a[table], n.as_u64().unwrap(), "{table}");

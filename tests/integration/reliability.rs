@@ -11,7 +11,7 @@ use crate::util::*;
 
 #[test]
 fn backend_terminated_mid_transaction() {
-    let inst = ready(Cluster::shared(), Seed { media: false, ..Seed::default() });
+    let inst = live(Cluster::shared(), Seed { media: false, ..Seed::default() });
     let before = snapshot(&inst);
     let paused = start_resumable(&inst, &["drop", "--yes"], "after-column");
     let killed: i64 = inst
@@ -37,7 +37,7 @@ fn backend_terminated_mid_transaction() {
 #[test]
 fn server_stopped_before_and_during_the_drop() {
     let cluster = Cluster::start();
-    let inst = ready(&cluster, Seed { media: false, ..Seed::default() });
+    let inst = live(&cluster, Seed { media: false, ..Seed::default() });
     let before = snapshot(&inst);
 
     cluster.stop();
@@ -78,7 +78,7 @@ fn use_role(inst: &Instance<'_>, role: &str, setup: &str) {
 
 #[test]
 fn a_statement_timeout_cancels_cleanly() {
-    let inst = ready(Cluster::shared(), Seed { media: false, ..Seed::default() });
+    let inst = live(Cluster::shared(), Seed { media: false, ..Seed::default() });
     let role = format!("lava_slow_{}", inst.db_name);
     use_role(
         &inst,
@@ -106,7 +106,7 @@ fn a_statement_timeout_cancels_cleanly() {
 
 #[test]
 fn a_role_without_the_rights_is_refused_before_anything() {
-    let inst = ready(Cluster::shared(), Seed { media: false, ..Seed::default() });
+    let inst = live(Cluster::shared(), Seed { media: false, ..Seed::default() });
     let role = format!("lava_reader_{}", inst.db_name);
     use_role(&inst, &role, &format!("GRANT CONNECT ON DATABASE {db} TO {role};", db = inst.db_name));
     inst.admin().batch_execute(&format!("GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role}")).unwrap();
@@ -122,7 +122,7 @@ fn a_role_without_the_rights_is_refused_before_anything() {
 
 #[test]
 fn a_wrong_password_stops_every_command_before_anything_and_is_never_shown() {
-    let inst = ready(Cluster::shared(), Seed::default());
+    let inst = live(Cluster::shared(), Seed::default());
     let before = lava_v1_testkit::world::World::read(&mut inst.admin());
     let media_before = lava_v1_testkit::hostile::listing(&inst.media_root());
     let conf = std::fs::read_to_string(&inst.paths.instance_conf).unwrap();

@@ -55,7 +55,7 @@ fn status_reports_every_kind_of_v1_data() {
 
 #[test]
 fn status_after_the_drop_says_removed() {
-    let inst = ready(Cluster::shared(), Seed::default());
+    let inst = live(Cluster::shared(), Seed::default());
     assert_success(&run(&inst, &["drop", "--yes"]));
     let out = run(&inst, &["status", "--json"]);
     assert_success(&out);

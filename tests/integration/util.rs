@@ -6,11 +6,11 @@ use std::process::{Command, Output};
 use lava_v1_testkit::cluster::LAVA_PASSWORD;
 use lava_v1_testkit::Instance;
 
-/// A seeded instance in the maintenance window the drop requires.
-pub(crate) fn ready(cluster: &lava_v1_testkit::Cluster, seed: lava_v1_testkit::Seed) -> Instance<'_> {
-    let inst = Instance::new(cluster, seed);
-    inst.enter_maintenance_window();
-    inst
+/// A seeded instance as production has one: devices idle, running and
+/// reserved, V1 and V2 jobs submitted, running and canceling (no
+/// maintenance window: the tests that need one enter it themselves).
+pub(crate) fn live(cluster: &lava_v1_testkit::Cluster, seed: lava_v1_testkit::Seed) -> Instance<'_> {
+    Instance::new(cluster, seed)
 }
 
 /// `lava-v1` with the instance's paths as global options.

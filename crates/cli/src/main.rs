@@ -4,7 +4,8 @@
 //! * `lava-v1 drop --yes` removes the V1 tables exactly as the package's
 //!   postinst does: LAVA 2017.12's migrations `lava_scheduler_app 0029` and
 //!   `dashboard_app 0023`, in one transaction.
-//!
+//! * `lava-v1 preflight [--json]` checks, read-only, the maintenance window
+//!   and what the drop needs; exit status 1 when not ready.
 //! * `lava-v1 jobs rm --v1` deletes V1 jobs as `lava-server manage jobs rm
 //!   --v1` does, set-based in batches, then their output directories.
 //! * `lava-v1 files rm` removes the V1 media directories once the V1 tables
@@ -74,6 +75,20 @@ enum Command {
         #[arg(long, value_name = "SECONDS", default_value_t = 10)]
         lock_timeout: u64,
         /// Print the outcome as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check, read-only, the maintenance window and what the drop needs; exit 1 when not ready.
+    ///
+    /// The maintenance window (no job submitted, running or canceling; every
+    /// device offline or retired) is what the upstream upgrade page
+    /// recommends; the package does not require it.  This command is for
+    /// admins and configuration management that want to enforce it before
+    /// they run apt.  Exit status 0: in the window and nothing would stop
+    /// the drop; 1: outside the window, a right missing, or an object
+    /// depending on V1 data.
+    Preflight {
+        /// Print the result as JSON.
         #[arg(long)]
         json: bool,
     },
@@ -167,6 +182,29 @@ fn run(paths: &Paths, command: Command) -> Result<ExitCode, Error> {
             Ok(match outcome {
                 DropOutcome::AlreadyDone | DropOutcome::Dropped(_) => ExitCode::SUCCESS,
             })
+        }
+        Command::Preflight { json } => {
+            let report = lava_v1_core::preflight::run(paths)?;
+            let passed = report.in_maintenance_window() && report.ready();
+            if json {
+                #[derive(serde::Serialize)]
+                struct Json<'a> {
+                    in_maintenance_window: bool,
+                    ready: bool,
+                    #[serde(flatten)]
+                    report: &'a lava_v1_core::preflight::Preflight,
+                }
+                let doc = Json {
+                    in_maintenance_window: report.in_maintenance_window(),
+                    ready: report.ready(),
+                    report: &report,
+                };
+                let text = serde_json::to_string_pretty(&doc).expect("preflight serialises");
+                let _ = writeln!(out, "{text}");
+            } else {
+                let _ = out.write_all(render::preflight(&report).as_bytes());
+            }
+            Ok(if passed { ExitCode::SUCCESS } else { ExitCode::FAILURE })
         }
         Command::Jobs { command } => removal::jobs(paths, command),
         Command::Files { command } => removal::files(paths, command),

@@ -279,6 +279,13 @@ pub(crate) fn jobs_report(r: &JobsRmReport) -> String {
             r.batches
         );
     }
+    if r.stuck_jobs > 0 {
+        let _ = writeln!(
+            s,
+            "Of these, {} were stuck in submitted, running or canceling (no V1 dispatcher exists past the drop to finish them).",
+            thousands(r.stuck_jobs as i64)
+        );
+    }
     if r.recovered_jobs > 0 {
         let _ = writeln!(
             s,

@@ -226,6 +226,41 @@ pub(crate) fn refusal(what: &str, hint: &str) {
     let _ = writeln!(std::io::stderr().lock(), "lava-v1: error: {what}\n\nhint: {hint}");
 }
 
+/// The human-readable result of `preflight`.
+pub(crate) fn preflight(r: &lava_v1_core::preflight::Preflight) -> String {
+    let mut s = String::new();
+    if r.in_maintenance_window() {
+        s.push_str("Maintenance window: yes (no job unfinished, every device offline or retired)\n");
+    } else {
+        s.push_str("Maintenance window: no (the upstream upgrade page recommends one; the drop does not require it)\n");
+        for line in r.window_lines() {
+            let _ = writeln!(s, "  {line}");
+        }
+    }
+    if r.missing_rights.is_empty() {
+        s.push_str("Database rights for the drop: all present\n");
+    } else {
+        s.push_str("Database rights for the drop: missing\n");
+        for right in &r.missing_rights {
+            let _ = writeln!(s, "  {right}");
+        }
+    }
+    if r.blockers.is_empty() {
+        s.push_str("Objects of yours depending on V1 data: none\n");
+    } else {
+        s.push_str("Objects of yours depending on V1 data (they would stop the drop):\n");
+        for b in &r.blockers {
+            let _ = writeln!(s, "  {b}");
+        }
+    }
+    s.push_str(match (r.in_maintenance_window(), r.ready()) {
+        (true, true) => "\nReady: the upgrade can remove the V1 data now.\n",
+        (false, true) => "\nNot in a maintenance window: the upgrade would still remove the V1 data (running V1 jobs lose their results).\n",
+        (_, false) => "\nNot ready: the upgrade would stop before unpacking until the problems above are fixed.\n",
+    });
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

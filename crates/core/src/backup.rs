@@ -37,6 +37,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::config::{DbConfig, Paths};
+use crate::detect::DbState;
 use crate::schema::{quote_ident, V1_MEDIA_DIRS};
 use crate::{detect, media, state, Error, Result};
 
@@ -157,24 +158,7 @@ pub fn backup(paths: &Paths, options: &BackupOptions) -> Result<Backup> {
         return Err(Error::Refused("there is no V1 data to back up (no V1 tables, jobs or media)".into()));
     }
 
-    // Free space: the on-disk size of what we dump is an upper bound for
-    // the compressed archive; the tar is as big as the files.
-    let table_names: Vec<&str> = state.v1_tables.iter().map(|t| t.name.as_str()).collect();
-    let db_bytes: i64 = tx
-        .query_one(
-            "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0)::bigint
-               + (SELECT CASE WHEN count(*) = 0 THEN 0
-                      ELSE pg_total_relation_size('lava_scheduler_app_testjob') * count(*) FILTER (WHERE NOT is_pipeline) / count(*)
-                      END FROM lava_scheduler_app_testjob)::bigint
-             FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-             WHERE n.nspname = current_schema() AND c.relname = ANY($1)",
-            &[&table_names],
-        )
-        .map_err(|e| Error::db("estimating the backup size", e, ""))?
-        .get(0);
-    let media_bytes: u64 = v1_media.iter().map(|m| m.bytes).sum();
-    let needed = db_bytes.max(0) as u64 + media_bytes + 1024 * 1024;
-    check_space(&options.dir, needed)?;
+    check_space(&options.dir, needed_bytes(&mut tx, &state, &v1_media)?)?;
 
     let base = &options.dir;
     fs::DirBuilder::new().recursive(true).mode(0o700).create(base).map_err(io_err(base))?;
@@ -224,6 +208,52 @@ pub fn backup(paths: &Paths, options: &BackupOptions) -> Result<Backup> {
     sync_file(base)?;
     log::info!("backup complete and verified: {}", dir.display());
     Ok(Backup { path: dir, manifest })
+}
+
+/// Checks, read-only, that a backup of the instance `paths` describe
+/// would fit under `dir` (the package's preinst runs this before dpkg
+/// unpacks anything, when the backup will be taken).  Nothing to back up
+/// needs no room.
+pub fn check_room(paths: &Paths, dir: &Path) -> Result<()> {
+    let db = paths.database()?;
+    let media_root = paths.media_root()?;
+    let mut client = crate::db::connect(&db)?;
+    let mut tx = client
+        .build_transaction()
+        .read_only(true)
+        .start()
+        .map_err(|e| Error::db("starting a read-only transaction", e, ""))?;
+    let state = detect::inspect(&mut tx, &db.describe(), false)?;
+    let v1_media: Vec<media::MediaDir> =
+        media::v1_media(&media_root).into_iter().filter(|m| m.exists).collect();
+    let needed = needed_bytes(&mut tx, &state, &v1_media)?;
+    tx.commit().map_err(|e| Error::db("finishing the read-only transaction", e, ""))?;
+    check_space(dir, needed)
+}
+
+/// An upper bound of a backup's size: the on-disk size of the tables
+/// dumped (the compressed archive is smaller), the V1 share of the job
+/// table, and the media files as they are (the tar is as big as they are).
+fn needed_bytes<C: GenericClient>(
+    client: &mut C,
+    state: &DbState,
+    v1_media: &[media::MediaDir],
+) -> Result<u64> {
+    let table_names: Vec<&str> = state.v1_tables.iter().map(|t| t.name.as_str()).collect();
+    let db_bytes: i64 = client
+        .query_one(
+            "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0)::bigint
+               + (SELECT CASE WHEN count(*) = 0 THEN 0
+                      ELSE pg_total_relation_size('lava_scheduler_app_testjob') * count(*) FILTER (WHERE NOT is_pipeline) / count(*)
+                      END FROM lava_scheduler_app_testjob)::bigint
+             FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+             WHERE n.nspname = current_schema() AND c.relname = ANY($1)",
+            &[&table_names],
+        )
+        .map_err(|e| Error::db("estimating the backup size", e, ""))?
+        .get(0);
+    let media_bytes: u64 = v1_media.iter().map(|m| m.bytes).sum();
+    Ok(db_bytes.max(0) as u64 + media_bytes + 1024 * 1024)
 }
 
 /// Removes a backup directory this run made and could not finish;

@@ -221,13 +221,10 @@ pub fn inspect<C: GenericClient>(client: &mut C, target: &str, counts: bool) -> 
         Some(col) => dependent_views(client, col.attnum)?,
         None => Vec::new(),
     };
-    let mut blockers: Vec<String> = dependent_views
-        .iter()
-        .filter(|v| !v.lava_query_cache)
-        .map(|v| {
-            format!("{} `{}` (reads {}.{})", v.kind, v.name, schema::TESTJOB, schema::RESULTS_BUNDLE_COLUMN)
-        })
-        .collect();
+    let mut blockers: Vec<String> = match &results_bundle_column {
+        Some(col) => column_blockers(client, col.attnum)?,
+        None => Vec::new(),
+    };
     let own_fks = results_bundle_column.as_ref().map(|c| c.fk_constraints.clone()).unwrap_or_default();
     blockers.extend(table_blockers(client, &v1_tables, &own_fks)?);
 
@@ -395,8 +392,12 @@ fn dependent_views<C: GenericClient>(client: &mut C, attnum: i16) -> Result<Vec<
         .collect())
 }
 
-/// Objects outside the V1 tables that depend on them: views and foreign
-/// keys, except the one LAVA foreign key the drop removes itself.
+/// Objects outside the V1 tables that depend on them, so that dropping the
+/// tables without `CASCADE` would fail: every *normal* dependency (views,
+/// foreign keys, rules, column types, functions with SQL bodies…) on a V1
+/// table or on anything that goes with one (its row type, its indexes,
+/// its sequences), from an object that does not itself go with the V1
+/// tables.  The one LAVA foreign key the drop removes itself is not one.
 fn table_blockers<C: GenericClient>(
     client: &mut C,
     v1_tables: &[TableRows],
@@ -409,26 +410,59 @@ fn table_blockers<C: GenericClient>(
     let rows = q(
         client,
         "finding objects that depend on the V1 tables",
-        "WITH v1 AS (
-             SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-             WHERE n.nspname = current_schema() AND c.relname = ANY($1))
-         SELECT DISTINCT CASE v.relkind WHEN 'm' THEN 'materialized view' ELSE 'view' END
-                || ' `' || v.relname || '`'
+        "WITH RECURSIVE gone(classid, objid) AS (
+             SELECT 'pg_class'::regclass::oid, c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+             WHERE n.nspname = current_schema() AND c.relname = ANY($1)
+             UNION
+             SELECT d.classid, d.objid FROM pg_depend d JOIN gone g
+               ON d.refclassid = g.classid AND d.refobjid = g.objid
+             WHERE d.deptype IN ('a', 'i'))
+         SELECT DISTINCT
+                CASE WHEN r.rulename = '_RETURN' THEN pg_describe_object('pg_class'::regclass, r.ev_class, 0)
+                     ELSE pg_describe_object(d.classid, d.objid, d.objsubid) END
          FROM pg_depend d
-         JOIN pg_rewrite r ON d.classid = 'pg_rewrite'::regclass AND d.objid = r.oid
-         JOIN pg_class v ON v.oid = r.ev_class
-         WHERE d.refclassid = 'pg_class'::regclass AND d.refobjid IN (SELECT oid FROM v1)
-           AND v.oid NOT IN (SELECT oid FROM v1)
-         UNION
-         SELECT 'foreign key `' || con.conname || '` on `' || con.conrelid::regclass::text || '`'
-         FROM pg_constraint con
-         WHERE con.contype = 'f' AND con.confrelid IN (SELECT oid FROM v1)
-           AND con.conrelid NOT IN (SELECT oid FROM v1)
-           AND NOT (con.conrelid = 'lava_scheduler_app_testjob'::regclass AND con.conname = ANY($2))
+         JOIN gone g ON d.refclassid = g.classid AND d.refobjid = g.objid
+         LEFT JOIN pg_rewrite r ON d.classid = 'pg_rewrite'::regclass AND r.oid = d.objid
+         WHERE d.deptype = 'n'
+           AND (d.classid, d.objid) NOT IN (SELECT classid, objid FROM gone)
+           AND NOT (d.classid = 'pg_constraint'::regclass AND d.objid IN (
+                 SELECT oid FROM pg_constraint
+                 WHERE conrelid = 'lava_scheduler_app_testjob'::regclass AND conname = ANY($2)))
          ORDER BY 1",
         &[&names, &own_fks],
     )?;
     Ok(rows.iter().map(|r| r.get(0)).collect())
+}
+
+/// Objects other than LAVA's `query_<N>` caches that depend on
+/// `results_bundle_id` (views, rules, column triggers…), so that dropping
+/// the column without `CASCADE` would fail.  Its own foreign key, index
+/// and UNIQUE constraint go with it.
+fn column_blockers<C: GenericClient>(client: &mut C, attnum: i16) -> Result<Vec<String>> {
+    let rows = q(
+        client,
+        "finding objects that depend on results_bundle_id",
+        "SELECT DISTINCT
+                CASE WHEN r.rulename = '_RETURN' THEN pg_describe_object('pg_class'::regclass, r.ev_class, 0)
+                     ELSE pg_describe_object(d.classid, d.objid, d.objsubid) END,
+                CASE WHEN r.rulename = '_RETURN' THEN (SELECT relkind = 'm' AND relname::text ~ '^query_[0-9]+$'
+                                                      FROM pg_class WHERE oid = r.ev_class)
+                     ELSE false END
+         FROM pg_depend d
+         LEFT JOIN pg_rewrite r ON d.classid = 'pg_rewrite'::regclass AND r.oid = d.objid
+         WHERE d.refclassid = 'pg_class'::regclass
+           AND d.refobjid = 'lava_scheduler_app_testjob'::regclass
+           AND d.refobjsubid = $1 AND d.deptype = 'n'
+         ORDER BY 1",
+        &[&(attnum as i32)],
+    )?;
+    Ok(rows
+        .iter()
+        .filter(|r| !r.get::<_, Option<bool>>(1).unwrap_or(false))
+        .map(|r| {
+            format!("{} (reads {}.{})", r.get::<_, String>(0), schema::TESTJOB, schema::RESULTS_BUNDLE_COLUMN)
+        })
+        .collect())
 }
 
 fn migration_rows<C: GenericClient>(

@@ -39,8 +39,9 @@ pub struct DropOptions {
     /// How long to wait for each lock before giving up with
     /// [`Error::LockTimeout`].
     pub lock_timeout: Duration,
-    /// Refuse unless the instance is in a maintenance window and the role
-    /// has the rights the drop needs ([`crate::preflight`]).
+    /// Check the rights the drop needs before taking any lock, and warn
+    /// (never refuse) when the instance is outside the maintenance window
+    /// ([`crate::preflight`]).
     pub preflight: bool,
 }
 
@@ -115,7 +116,13 @@ pub fn drop_v1(client: &mut postgres::Client, target: &str, options: &DropOption
         return Ok(DropOutcome::AlreadyDone);
     }
     if options.preflight {
-        crate::preflight::check(&mut tx)?.enforce()?;
+        let report = crate::preflight::check(&mut tx, &before)?;
+        report.enforce()?;
+        if let Some(warning) = report.window_warning() {
+            for line in warning.lines() {
+                log::warn!("{line}");
+            }
+        }
     }
     if has_migrations {
         // Nobody may record a migration while we work.
@@ -131,10 +138,6 @@ pub fn drop_v1(client: &mut postgres::Client, target: &str, options: &DropOption
     }
     if !state.blockers.is_empty() {
         return Err(Error::Blocked { objects: state.blockers.join("; ") });
-    }
-    if options.preflight {
-        // With the job table locked, no job can start while we look.
-        crate::preflight::check(&mut tx)?.enforce()?;
     }
     fault::point("after-lock");
 

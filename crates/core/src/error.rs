@@ -232,7 +232,7 @@ pub enum Error {
 
     /// The instance is not in a maintenance window, or the database role
     /// lacks a right the drop needs.
-    #[error("not ready to remove V1 data; nothing was changed:\n{problems}\n\nhint: declare a maintenance window (no job running, every device offline or retired), connect as the role that owns LAVA's tables, then run the same command again")]
+    #[error("not ready to remove V1 data; nothing was changed:\n{problems}\n\nhint: connect as the role that owns LAVA's tables (`ALTER TABLE … OWNER TO` that role, or set LAVA_DB_USER in instance.conf), drop or change the objects listed (they are not LAVA's), then run the same command again")]
     Preflight {
         /// Every problem, one per line.
         problems: String,

@@ -17,8 +17,14 @@
 //! `namedtestattribute`) are left dangling, exactly as Django leaves them.
 //! Nothing refers to `results_bundle_id` (the job points at the bundle, not
 //! the other way round), so a 2017.10 database and one past the drop are
-//! handled alike.  The run refuses, changing nothing, while any V1 job is
-//! submitted, running or canceling, and lists them.
+//! handled alike.
+//!
+//! Jobs left submitted, running or canceling: on a 2017.10 database (V1
+//! tables still there, a V1 dispatcher may still be running them) the run
+//! refuses, changing nothing, while any V1 job is in one of those states,
+//! and lists them.  Past the drop there is no V1 dispatcher: such jobs can
+//! never finish, so they are removed like every other V1 job, as LAVA's
+//! command does, and the report counts them ([`JobsRmReport::stuck_jobs`]).
 //!
 //! # How
 //!
@@ -338,6 +344,9 @@ pub struct JobsRmReport {
     pub jobs_selected: u64,
     /// V1 jobs removed.
     pub jobs_removed: u64,
+    /// Of the selected jobs, those left submitted, running or canceling
+    /// (selected only past the drop, when no V1 dispatcher can finish them).
+    pub stuck_jobs: u64,
     /// Transactions committed.
     pub batches: u64,
     /// Rows deleted, per table (in a dry run: that would be).
@@ -385,12 +394,16 @@ fn db_err(doing: &str, timeout: &str) -> impl Fn(postgres::Error) -> Error {
     }
 }
 
-/// The selection: V1, finished, and old enough.
-fn filter(older_than: Option<Duration>, now_epoch: f64) -> String {
-    let mut f = format!(
-        "NOT is_pipeline AND status NOT IN ({})",
-        UNFINISHED.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(", ")
-    );
+/// The selection: V1, finished unless `with_unfinished` (past the drop),
+/// and old enough.
+fn filter(older_than: Option<Duration>, now_epoch: f64, with_unfinished: bool) -> String {
+    let mut f = "NOT is_pipeline".to_owned();
+    if !with_unfinished {
+        f.push_str(&format!(
+            " AND status NOT IN ({})",
+            UNFINISHED.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(", ")
+        ));
+    }
     if let Some(age) = older_than {
         f.push_str(&format!(" AND end_time < to_timestamp({:.6})", now_epoch - age.as_secs_f64()));
     }
@@ -455,7 +468,10 @@ pub fn run(
         )
         .map_err(db_err("counting the V1 jobs", &timeout))?;
     let (v1_total, unfinished): (i64, i64) = (row.get(0), row.get(1));
-    if unfinished > 0 {
+    // Before the drop a V1 dispatcher may still be running them; past it
+    // nothing ever will, and they go like the rest.
+    let past_the_drop = found.state == detect::V1State::Removed;
+    if unfinished > 0 && !past_the_drop {
         refuse_unfinished(&mut client)?;
     }
 
@@ -463,7 +479,7 @@ pub fn run(
         .query_one("SELECT extract(epoch FROM now())::float8", &[])
         .map_err(db_err("reading the time", &timeout))?
         .get(0);
-    let filter = filter(options.older_than, now);
+    let filter = filter(options.older_than, now, past_the_drop);
     let mut report = JobsRmReport {
         dry_run: options.dry_run,
         database: target.clone(),
@@ -471,6 +487,15 @@ pub fn run(
         older_than_secs: options.older_than.map(|d| d.as_secs()),
         ..Default::default()
     };
+    if unfinished > 0 {
+        report.stuck_jobs = client
+            .query_one(
+                &format!("SELECT count(*) FROM {} WHERE {filter} AND status = ANY($1)", schema::TESTJOB),
+                &[&UNFINISHED.to_vec()],
+            )
+            .map_err(db_err("counting the stuck V1 jobs", &timeout))?
+            .get::<_, i64>(0) as u64;
+    }
     let mut remover = Remover::open(&media_root, options.dry_run)?;
 
     if options.dry_run {
@@ -482,7 +507,8 @@ pub fn run(
             media_root: report.media_root.clone(),
         };
         let leftovers = recover(&mut client, &pending, &mut remover, &mut report, progress, &timeout)?;
-        // Without --older-than every V1 job is selected (none is unfinished).
+        // Without --older-than every V1 job is selected (before the drop,
+        // none is unfinished).
         let total = match options.older_than {
             None => v1_total,
             Some(_) => client

@@ -44,6 +44,18 @@ impl StateDir {
             .map_err(|source| Error::State { path: self.path.clone(), source })
     }
 
+    /// Creates the directory if needed and proves it can be written to
+    /// (a file created, synced and removed).
+    pub fn check_writable(&self) -> Result<()> {
+        self.ensure()?;
+        let probe = self.path.join(format!(".write-check.{}", std::process::id()));
+        let state_err = |source| Error::State { path: self.path.clone(), source };
+        let f = OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&probe);
+        let written = f.and_then(|mut f| f.write_all(b"ok\n").and_then(|()| f.sync_all()));
+        let _ = std::fs::remove_file(&probe);
+        written.map_err(state_err)
+    }
+
     /// Takes the exclusive lock, or fails at once naming the holder.
     pub fn lock(&self) -> Result<Lock> {
         self.lock_named("lock")

@@ -48,3 +48,21 @@ pub fn no_decision(reason: &str, journal: &Path) -> String {
         journal = journal.display()
     )
 }
+
+/// The preinst stopped the upgrade before dpkg unpacked anything, because
+/// the removal would fail.
+pub fn not_ready(old: &str, new: &str, error: &str) -> String {
+    format!(
+        "{PACKAGE}: the upgrade from {old} to {new} was stopped before anything was unpacked or changed:\n\
+         {error}\n\
+         {PACKAGE}: Nothing was deleted: {PACKAGE} {old} stays installed, configured and running.\n\
+         {PACKAGE}: Fix the cause above, then run the same upgrade again: the answer to \"Remove V1 data\n\
+         {PACKAGE}: from database?\" ({QUESTION}) is kept, so it is not asked again.\n\
+         {PACKAGE}: `lava-v1 preflight` runs these checks by hand.\n"
+    )
+}
+
+/// Every line of `text` prefixed with the package name, for stderr.
+pub fn prefixed(text: &str) -> String {
+    text.lines().map(|l| format!("{PACKAGE}: {l}\n")).collect()
+}

@@ -70,12 +70,21 @@ pub fn run(
                 }
                 Err(e) => return Ok(fail(ctx, &e)),
             }
-            // Before anything else: the maintenance window and the rights,
-            // then the backup; the drop only runs when both are done.
+            // Before anything else: the rights and the objects depending
+            // on V1 data (the preinst checked them; this catches what
+            // changed since), then the backup; the drop only runs when
+            // both are done.  The maintenance window is advice.
             progress.step(Step::Preflight);
-            if let Err(e) = preflight(ctx) {
-                progress.done();
-                return Ok(fail(ctx, &e));
+            match preflight(ctx) {
+                Ok(None) => {}
+                Ok(Some(warning)) => {
+                    ctx.journal(&format!("postinst: configure {old}: {warning}"));
+                    notes.push(messages::prefixed(&warning).trim_end().to_owned());
+                }
+                Err(e) => {
+                    progress.done();
+                    return Ok(fail(ctx, &e));
+                }
             }
             let keep = decision.as_ref().is_some_and(|d| d.backup);
             if keep {
@@ -116,12 +125,18 @@ pub fn run(
                 ctx.journal(&format!("postinst: configure {old}: V1 rows present but {reason}; refused"));
                 return Ok(Verdict::fail(messages::no_decision(reason, &journal_path)));
             }
+            // The rights the drop needs (the preinst checked them too); the
+            // maintenance window does not matter for empty tables.
+            if let Err(e) = lava_v1_core::preflight::run(&ctx.paths).and_then(|r| r.enforce()) {
+                return Ok(fail(ctx, &e));
+            }
             ctx.journal(&format!("postinst: configure {old}: no V1 rows; dropping the empty V1 tables"));
         }
     }
 
     progress.step(Step::Drop);
-    let outcome = drop::run(&ctx.paths, options);
+    // The rights were checked above, the window is advice already given.
+    let outcome = drop::run(&ctx.paths, &DropOptions { preflight: false, ..options.clone() });
     progress.done();
     let outcome = match outcome {
         Ok(o) => o,
@@ -188,11 +203,11 @@ fn pending(ctx: &Context) -> lava_v1_core::Result<bool> {
     Ok(detect::inspect(&mut client, &db.describe(), false)?.drop_pending())
 }
 
-fn preflight(ctx: &Context) -> lava_v1_core::Result<()> {
-    let db = ctx.paths.database()?;
-    let mut client = lava_v1_core::db::connect(&db)?;
-    let report = lava_v1_core::preflight::check(&mut client)?;
-    report.enforce()
+/// The blocking checks; the maintenance-window warning, if any.
+fn preflight(ctx: &Context) -> lava_v1_core::Result<Option<String>> {
+    let report = lava_v1_core::preflight::run(&ctx.paths)?;
+    report.enforce()?;
+    Ok(report.window_warning())
 }
 
 /// Takes the backup, or reuses a verified one taken since the decision

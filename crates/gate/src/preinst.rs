@@ -13,8 +13,11 @@ use std::io::{BufRead, Write};
 use lava_v1_debconf::{is_true, Debconf};
 use lava_v1_maintscript::{PreinstAction, Version, V1_REMOVAL_RELEASE};
 
+use lava_v1_core::backup::DEFAULT_BACKUP_DIR;
+use lava_v1_core::config::Paths;
+
 use crate::decision::{Answer, Decision};
-use crate::presence::{self, Presence};
+use crate::presence::{self, one_line, Presence};
 use crate::{messages, Context, Result, Verdict, BACKUP_QUESTION, PACKAGE_VERSION, QUESTION};
 
 /// The environment variable that tells the `config` script (a shell
@@ -44,12 +47,53 @@ pub fn presence(ctx: &Context) -> Presence {
     presence::check(ctx)
 }
 
-/// Records "no V1 data" for an upgrade nobody had to be asked about.
+/// Records "no V1 data" for an upgrade nobody had to be asked about, once
+/// the checks that would make the postinst's drop of the empty V1 tables
+/// fail have passed (the maintenance window does not matter here).
 pub fn record_no_v1_data(ctx: &Context, old: &Version, new: Option<&Version>) -> Result<Verdict> {
     let new = new.map_or(PACKAGE_VERSION.to_owned(), |v| v.as_str().to_owned());
-    Decision::now(Answer::NoV1Data, old.as_str(), &new).write(ctx)?;
-    ctx.journal(&format!("preinst: upgrade {} -> {new}: no V1 data found, not asked", old.as_str()));
+    let old = old.as_str();
+    if let Err(e) = check_before_unpack(ctx, false).and_then(|_| {
+        Decision::now(Answer::NoV1Data, old, &new).write(ctx).map_err(|e| match e {
+            crate::Error::Core(e) => e,
+            other => lava_v1_core::Error::Refused(other.to_string()),
+        })
+    }) {
+        return Ok(not_ready(ctx, old, &new, &e));
+    }
+    ctx.journal(&format!("preinst: upgrade {old} -> {new}: no V1 data found, not asked"));
     Ok(Verdict::ok())
+}
+
+/// Everything that would make the postinst fail and can be known now,
+/// before dpkg unpacks anything (read-only): the database can be reached
+/// with instance.conf's settings, the connecting role has the rights the
+/// drop needs, no object of the admin's depends on V1 data, the backup
+/// (when it will be taken) fits, and the state directory can be written.
+/// Returns the maintenance-window warning, if any: advice, not a failure.
+pub fn check_before_unpack(ctx: &Context, backup: bool) -> lava_v1_core::Result<Option<String>> {
+    ctx.state().check_writable()?;
+    let report = lava_v1_core::preflight::run(&ctx.paths)?;
+    report.enforce()?;
+    if backup {
+        let paths = Paths { media_root: Some(ctx.media_root().map_err(core_error)?), ..ctx.paths.clone() };
+        lava_v1_core::backup::check_room(&paths, &ctx.root.path(DEFAULT_BACKUP_DIR))?;
+    }
+    Ok(report.window_warning())
+}
+
+fn core_error(e: crate::Error) -> lava_v1_core::Error {
+    match e {
+        crate::Error::Core(e) => e,
+        other => lava_v1_core::Error::Refused(other.to_string()),
+    }
+}
+
+/// The preinst stops the upgrade on a failed check: journalled, and told
+/// with its cause and fix.  The answer to the question is kept.
+fn not_ready(ctx: &Context, old: &str, new: &str, e: &lava_v1_core::Error) -> Verdict {
+    ctx.journal(&format!("preinst: upgrade {old} -> {new}: stopped before unpacking: {}", one_line(e)));
+    Verdict::fail(messages::not_ready(old, new, &e.to_string()))
 }
 
 /// The gate: reads the answer and lets the upgrade go on or stops it.
@@ -64,7 +108,7 @@ pub fn decide<R: BufRead, W: Write>(
     let old = old.as_str();
     let value = dc.get(QUESTION)?;
     let found = match presence {
-        Presence::Found(s) => format!("V1 data found: {s}."),
+        Presence::Found(s, _) => format!("V1 data found: {s}."),
         Presence::Unknown(why) => format!("Whether V1 data exists could not be checked: {why}."),
         Presence::None => "No V1 data was found.".to_owned(),
     };
@@ -78,14 +122,32 @@ pub fn decide<R: BufRead, W: Write>(
                 true
             }
         };
-        let _lock = ctx.state().lock()?;
+        let _lock = match ctx.state().lock() {
+            Ok(lock) => lock,
+            Err(e) => return Ok(not_ready(ctx, old, &new, &e)),
+        };
+        // Before dpkg unpacks anything: whatever would make the postinst
+        // fail, and can be known now, stops the upgrade here, where
+        // failing is clean.  The answer is kept for the rerun.
+        let warning = match check_before_unpack(ctx, backup) {
+            Ok(w) => w,
+            Err(e) => return Ok(not_ready(ctx, old, &new, &e)),
+        };
         let mut decision = Decision::now(Answer::Remove, old, &new);
         decision.backup = backup;
-        decision.write(ctx)?;
+        if let Err(e) = decision.write(ctx) {
+            return Ok(not_ready(ctx, old, &new, &core_error(e)));
+        }
         ctx.journal(&format!(
             "preinst: upgrade {old} -> {new}: {QUESTION} = true, {BACKUP_QUESTION} = {backup}; decision recorded; {found}"
         ));
-        return Ok(Verdict::ok());
+        return Ok(match warning {
+            None => Verdict::ok(),
+            Some(w) => {
+                ctx.journal(&format!("preinst: {w}"));
+                Verdict::ok_with(messages::prefixed(&w))
+            }
+        });
     }
     // Ask again next time, but never turn a "no" (or no answer) into a
     // destructive default.

@@ -10,8 +10,9 @@ use crate::Context;
 pub enum Presence {
     /// No V1 rows in the database and no V1 files: nothing to ask about.
     None,
-    /// V1 data exists; the text summarises it for the question.
-    Found(String),
+    /// V1 data exists: what was found, and (outside a maintenance
+    /// window) what is still running, both for the question.
+    Found(String, Option<String>),
     /// It could not be told (the database is unreachable, the
     /// configuration unreadable…); the text says why.  Treated as present.
     Unknown(String),
@@ -23,15 +24,23 @@ impl Presence {
         !matches!(self, Presence::None)
     }
 
-    /// The text for the question's `${details}`.
+    /// The text for the question's `${details}`: one line, no control
+    /// characters (it becomes one debconf protocol command; names from the
+    /// database and the file system are not to be trusted).
     pub fn details(&self) -> String {
-        match self {
+        let text = match self {
             Presence::None => String::new(),
-            Presence::Found(s) => format!("Found: {s}."),
+            Presence::Found(s, None) => format!("Found: {s}."),
+            Presence::Found(s, Some(window)) => format!(
+                "Found: {s}. {window} The removal is one transaction and safe while LAVA runs, \
+                 but running V1 jobs lose their results: the upstream upgrade page recommends \
+                 a maintenance window (`lava-v1 preflight` checks for one)."
+            ),
             Presence::Unknown(why) => {
                 format!("The database could not be checked for V1 data ({why}); it may hold V1 data.")
             }
-        }
+        };
+        protocol_safe(&text)
     }
 }
 
@@ -56,10 +65,12 @@ pub fn check(ctx: &Context) -> Presence {
         let mut tx = client.build_transaction().read_only(true).start().map_err(|e| {
             lava_v1_core::Error::Db { doing: "starting a read-only transaction".into(), source: e }
         })?;
-        detect::inspect(&mut tx, &db.describe(), true)
+        let state = detect::inspect(&mut tx, &db.describe(), true)?;
+        let window = lava_v1_core::preflight::check(&mut tx, &state)?.window_summary(3);
+        Ok((state, window))
     });
-    match state {
-        Ok(s) => {
+    let window = match state {
+        Ok((s, window)) => {
             let rows: i64 = s.v1_tables.iter().filter_map(|t| t.rows).sum();
             if rows > 0 {
                 found.insert(0, format!("{} V1 tables holding {rows} rows", s.v1_tables.len()));
@@ -68,14 +79,31 @@ pub fn check(ctx: &Context) -> Presence {
             if linked > 0 && rows == 0 {
                 found.insert(0, format!("{linked} jobs linked to V1 bundles"));
             }
+            window
         }
         Err(e) => return Presence::Unknown(one_line(&e)),
-    }
+    };
     if found.is_empty() {
         Presence::None
     } else {
-        Presence::Found(found.join(", "))
+        Presence::Found(found.join(", "), window)
     }
+}
+
+/// `text` as one line without control characters: each one (newline,
+/// carriage return, NUL, escape…) is written as its Rust escape (`\n`),
+/// so nothing read from the database or the file system can end a debconf
+/// protocol command or start another.
+pub fn protocol_safe(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// An error and its causes on one line (debconf text is one paragraph).
@@ -91,4 +119,23 @@ pub fn one_line(e: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     text.replace('\n', " ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn details_are_one_protocol_line_whatever_the_names_hold() {
+        let hostile = "/srv/media\nSET lava-server/removev1 true\r\0\x1b[2J\u{85}end";
+        let p = Presence::Found(
+            format!("12 V1 files under {hostile}"),
+            Some(format!("1 devices are online (dev\n{hostile} (idle)).")),
+        );
+        let d = p.details();
+        assert!(!d.chars().any(char::is_control), "{d:?}");
+        assert!(d.contains("/srv/media\\nSET lava-server/removev1 true\\r\\u{0}"), "{d}");
+        assert_eq!(protocol_safe("plain text: ok"), "plain text: ok");
+        assert_eq!(Presence::Unknown("a\nb".into()).details().lines().count(), 1);
+    }
 }

@@ -54,10 +54,11 @@ fn without_v1() -> Seed {
 impl<'c> Upgrade<'c> {
     fn new(name: &str, cluster: &'c Cluster, seed: Seed) -> Upgrade<'c> {
         let chroot = Chroot::new(name);
+        // A live instance, as production has: devices idle, running and
+        // reserved, V1 and V2 jobs submitted, running and canceling.  No
+        // scenario here declares a maintenance window: the upgrade never
+        // requires one.
         let inst = Instance::new(cluster, Seed { media: false, ..seed });
-        // The maintenance window the upstream page asks for (no job
-        // running, every device offline): the postinst checks it.
-        inst.enter_maintenance_window();
         let debs_dir = tempfile::Builder::new().prefix("lava-v1-pkgtest.").tempdir().expect("temp dir");
         // instance.conf exactly as testkit writes it for this database:
         // TCP on loopback, password authentication.
@@ -213,6 +214,10 @@ fn s1_preseeded_true_upgrades() {
     let run = u.apt_install(&[("DEBIAN_FRONTEND", "noninteractive")]);
     run.expect_ok().expect_output("Preconfiguring packages");
     run.expect_output(&format!("Obsolete conffile {MODIFIED} has been modified by you"));
+    // The maintenance window is advice: warned about, with what runs.
+    run.expect_output("lava-server: warning: this instance is not in the maintenance window")
+        .expect_output("(V1, running)")
+        .expect_output("(reserved)");
     u.expect_status("ii", NEW_VERSION);
     assert_eq!(u.v1_tables(), 0);
     assert_eq!(before.diff(&u.fingerprint()), Vec::<String>::new(), "V2 data changed");
@@ -221,6 +226,10 @@ fn s1_preseeded_true_upgrades() {
     assert!(u.decision().is_some_and(|d| d.contains("answer=remove")));
     let journal = u.journal();
     assert!(journal.contains(&format!("postinst: configure {OLD_VERSION}: done")), "{journal}");
+    assert!(
+        journal.contains("preinst: warning: this instance is not in the maintenance window"),
+        "{journal}"
+    );
     assert!(!journal.contains(LAVA_PASSWORD));
     assert_eq!(u.question(), Some(Question { value: Some("true".into()), seen: true }));
     // The packaged lava-v1 works in place and sees nothing left.
@@ -456,6 +465,83 @@ fn s5b_database_stopped_after_preinst_then_configure_completes() {
     assert_eq!(before.diff(&u.fingerprint()), Vec::<String>::new());
     u.sh("dpkg --configure -a", &[("DEBIAN_FRONTEND", "noninteractive")]).expect_ok();
     u.expect_upgraded_from(&before);
+}
+
+// ---------------------------------------------------------------------------
+// 5c. What would make the drop fail and can be known before dpkg unpacks
+// anything stops the upgrade in the preinst: 2017.10-1 stays configured,
+// nothing changes, and the rerun after the fix goes through unasked.
+
+#[test]
+fn s5c_preinst_checks_stop_the_upgrade_before_unpacking() {
+    require_root!("5c preinst checks");
+    let _t = Timer::start("5c not owner / admin view / database down: preinst stops, rerun completes");
+    let u = Upgrade::new("s5c", Cluster::shared(), with_v1());
+    let before = u.fingerprint();
+    let rows = u.v1_rows();
+    let media = u.media();
+    let mut admin = u.inst.admin();
+    u.preseed("true");
+    let files = disk(&u);
+    let stopped = |run: &lava_v1_pkgtest::chroot::Run, cause: &str| {
+        run.expect_code(100)
+            .expect_output("stopped before anything was unpacked or changed")
+            .expect_output(cause)
+            .expect_output("pre-installation script subprocess returned error exit status 1");
+        u.expect_status("ii", OLD_VERSION);
+        assert_eq!(u.v1_rows(), rows, "V1 data changed ({cause})");
+        assert_eq!(before.diff(&u.fingerprint()), Vec::<String>::new(), "V2 data changed ({cause})");
+        assert_eq!(inspect::diff(&files, &disk(&u)), Vec::<String>::new(), "files changed ({cause})");
+        assert_eq!(inspect::diff(&media, &u.media()), Vec::<String>::new(), "media changed ({cause})");
+        u.expect_init_scripts_untouched();
+        assert_eq!(u.question(), Some(Question { value: Some("true".into()), seen: true }), "{cause}");
+    };
+    let noninteractive = [("DEBIAN_FRONTEND", "noninteractive")];
+
+    // The connecting role does not own the V1 tables.
+    admin.batch_execute("ALTER TABLE dashboard_app_bundle OWNER TO postgres").unwrap();
+    stopped(&u.apt_install(&noninteractive), "ownership of dashboard_app_bundle");
+    admin.batch_execute("ALTER TABLE dashboard_app_bundle OWNER TO lavaserver").unwrap();
+
+    // A view of the admin's reads a V1 table.
+    admin.batch_execute("CREATE VIEW lab_report AS SELECT id FROM dashboard_app_testrun").unwrap();
+    let snapshot = u.fingerprint();
+    stopped_with(&u, &u.apt_install(&noninteractive), "view lab_report", &snapshot);
+    admin.batch_execute("DROP VIEW lab_report").unwrap();
+
+    // The database cannot be reached with instance.conf's settings.
+    let conf = "/etc/lava-server/instance.conf";
+    let text = u.read(conf).expect("instance.conf");
+    let port = u.inst.cluster.port.to_string();
+    std::fs::write(
+        u.chroot.path(conf),
+        text.replace(&format!("LAVA_DB_PORT=\"{port}\""), "LAVA_DB_PORT=\"1\""),
+    )
+    .unwrap();
+    stopped(&u.apt_install(&noninteractive), "cannot connect");
+    std::fs::write(u.chroot.path(conf), &text).unwrap();
+
+    // Fixed: the same command completes, without asking again.
+    let run = u.apt_install(&[("DEBIAN_FRONTEND", "noninteractive"), ("DEBCONF_DEBUG", "developer")]);
+    run.expect_ok();
+    u.expect_upgraded_from(&before);
+}
+
+/// [`s5c`]'s check where the admin's own object is part of the database.
+#[track_caller]
+fn stopped_with(
+    u: &Upgrade<'_>,
+    run: &lava_v1_pkgtest::chroot::Run,
+    cause: &str,
+    snapshot: &lava_v1_core::fingerprint::Fingerprint,
+) {
+    run.expect_code(100)
+        .expect_output("stopped before anything was unpacked or changed")
+        .expect_output(cause);
+    u.expect_status("ii", OLD_VERSION);
+    assert_eq!(u.v1_tables(), 45);
+    assert_eq!(snapshot.diff(&u.fingerprint()), Vec::<String>::new(), "changed ({cause})");
+    u.expect_init_scripts_untouched();
 }
 
 // ---------------------------------------------------------------------------

@@ -172,10 +172,12 @@ fn command_for(op: Op, inst: &Instance<'_>, backups: &Path, batch: Option<u32>) 
 /// the media; and the directory to swap for a link while it runs.
 fn prepare(op: Op, cluster: &Cluster, scale: u32) -> (Instance<'_>, Option<PathBuf>) {
     let inst = Instance::new(cluster, Seed { scale, media: !matches!(op, Op::Drop), django110_names: false });
-    inst.enter_maintenance_window();
-    if matches!(op, Op::FilesRm) {
+    // A live instance (devices online, jobs running, stale V1 jobs), as
+    // production has; `files rm` and `jobs rm` run where the upstream page
+    // has the admin run them: after the upgrade, past the drop.
+    if matches!(op, Op::FilesRm | Op::JobsRm) {
         let ok = lava_v1(&inst, &["drop", "--yes"]).status().expect("drop").success();
-        assert!(ok, "drop before files rm");
+        assert!(ok, "drop before {op:?}");
     }
     let swap = hostile_media(op, &inst);
     (inst, swap)

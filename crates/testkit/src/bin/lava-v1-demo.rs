@@ -37,8 +37,7 @@ fn main() -> ExitCode {
     );
     let cluster = Cluster::start();
     let inst = Instance::new(&cluster, Seed { scale, media: true, django110_names: false });
-    eprintln!("   declaring a maintenance window: unfinished jobs canceled, devices offline");
-    inst.enter_maintenance_window();
+    eprintln!("   a live instance: devices online, V1 and V2 jobs still running (no maintenance window)");
     eprintln!("   instance.conf: {}", inst.paths.instance_conf.display());
     eprintln!("   media root:    {}", inst.media_root().display());
     for args in [&["status"][..], &["drop", "--yes"][..], &["status"][..]] {
