@@ -220,10 +220,10 @@ fn a_disk_that_fills_up_during_the_backup_is_a_clear_error_and_a_rerun_completes
 
 /// A tmpfs of the given size on a temporary directory (root only),
 /// unmounted when dropped, whether the test passed or not.
-struct Tmpfs(tempfile::TempDir);
+pub(crate) struct Tmpfs(tempfile::TempDir);
 
 impl Tmpfs {
-    fn mount(size: &str) -> Tmpfs {
+    pub(crate) fn mount(size: &str) -> Tmpfs {
         let dir = tempfile::tempdir().unwrap();
         let status = std::process::Command::new("mount")
             .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
@@ -234,7 +234,7 @@ impl Tmpfs {
         Tmpfs(dir)
     }
 
-    fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         self.0.path()
     }
 }

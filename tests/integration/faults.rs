@@ -135,3 +135,48 @@ fn the_postinst_and_an_admin_never_work_at_once() {
     assert!(after.tables.is_empty() && !after.column && after.rows.len() == 2);
     assert_eq!(before.fingerprint.diff(&after.fingerprint), Vec::<String>::new());
 }
+
+#[test]
+fn the_postinst_on_a_disk_that_fills_during_its_backup_fails_clearly_and_the_rerun_completes() {
+    if !nix::unistd::geteuid().is_root() {
+        panic!("mounting a tmpfs needs root: run the suite as root (scripts/test does)");
+    }
+    // A live instance; the backup directory on a small disk that another
+    // writer fills once the postinst's space check has passed.
+    let inst = live(Cluster::shared(), Seed { media: false, ..Seed::default() });
+    let before = lava_v1_testkit::world::World::read(&mut inst.admin());
+    let root = inst.dpkg_root();
+    let mnt = crate::backup::Tmpfs::mount("64m");
+    std::fs::create_dir_all(root.join("var/backups")).unwrap();
+    std::os::unix::fs::symlink(mnt.path(), root.join("var/backups/lava-server")).unwrap();
+
+    let resume = inst.dir.path().join("resume-postinst");
+    let mut cmd = postinst_under(&root);
+    cmd.env("RUST_LOG", "warn");
+    let (mut child, stderr) = spawn_paused_command(cmd, "backup-after-space-check", Some(&resume));
+    let filler = mnt.path().join("filler");
+    let filled = std::process::Command::new("dd")
+        .args(["if=/dev/zero", "bs=1M", "status=none"])
+        .arg(format!("of={}", filler.display()))
+        .status()
+        .unwrap();
+    assert!(!filled.success(), "dd stops when the disk is full");
+    std::fs::write(&resume, "").unwrap();
+    let status = child.wait().unwrap();
+    let err = stderr.join().unwrap();
+    assert_eq!(status.code(), Some(1), "{err}");
+    assert!(err.contains("filled up") && err.contains("free some space"), "{err}");
+    assert!(err.contains("no data was removed") && err.contains("dpkg --configure -a"), "{err}");
+    assert!(!err.contains(lava_v1_testkit::cluster::LAVA_PASSWORD), "{err}");
+    assert_eq!(lava_v1_testkit::world::World::read(&mut inst.admin()).diff(&before), Vec::<String>::new());
+    let left: Vec<_> = std::fs::read_dir(mnt.path()).unwrap().flatten().map(|e| e.file_name()).collect();
+    assert_eq!(left, vec![std::ffi::OsString::from("filler")], "the incomplete backup was left");
+
+    // Room again: what `dpkg --configure -a` runs completes.
+    std::fs::remove_file(&filler).unwrap();
+    let out = postinst_under(&root).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(inst.v1_table_count(), 0);
+    let made: Vec<_> = std::fs::read_dir(mnt.path()).unwrap().flatten().collect();
+    assert_eq!(made.len(), 1, "one verified backup");
+}
