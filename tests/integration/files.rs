@@ -218,3 +218,67 @@ fn ten_thousand_levels_and_hostile_names_are_measured_backed_up_and_removed() {
     }
     assert_eq!(outside_before, hostile::listing(outside.path()));
 }
+
+/// A link at `path` to `target`, owned by `nobody` (a user who can write
+/// to the directory holding it, as LAVA's user can in deployments that
+/// `chown -R` the instance directory).
+fn planted_link(target: &std::path::Path, path: &std::path::Path) {
+    std::os::unix::fs::symlink(target, path).unwrap();
+    let nobody = nix::unistd::Uid::from_raw(65534);
+    nix::unistd::fchownat(None, path, Some(nobody), None, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW)
+        .expect("chown the link (needs root: run the suite as root, scripts/test does)");
+}
+
+#[test]
+fn the_media_root_swapped_for_a_link_never_leads_root_outside_it() {
+    let inst = Instance::new(Cluster::shared(), Seed::default());
+    drop_v1_by_sql(&mut inst.admin());
+    let media = inst.media_root();
+    let real = inst.dir.path().join("media.real");
+    // A root-only directory that looks like a media root.
+    let outside = tempfile::tempdir().unwrap();
+    for d in ["bundles", "attachments"] {
+        hostile::precious_dir(&outside.path().join(d));
+    }
+    let outside_before = hostile::listing(outside.path());
+
+    // Before the run: `media` is a link planted by another user.  Refused,
+    // naming it; nothing anywhere changes.
+    std::fs::rename(&media, &real).unwrap();
+    planted_link(outside.path(), &media);
+    let real_before = hostile::listing(&real);
+    for args in [&["files", "rm"][..], &["jobs", "rm", "--v1"][..], &["files", "rm", "--dry-run"][..]] {
+        let out = run(&inst, args);
+        assert_failure(&out, 1);
+        assert!(stderr(&out).contains("not followed"), "{args:?}: {}", stderr(&out));
+    }
+    assert_eq!(outside_before, hostile::listing(outside.path()));
+    assert_eq!(real_before, hostile::listing(&real));
+
+    // The admin's own link (owned by root) is followed as configured.
+    std::fs::remove_file(&media).unwrap();
+    std::os::unix::fs::symlink(&real, &media).unwrap();
+    let out = run(&inst, &["files", "rm", "--dry-run", "--json"]);
+    assert_success(&out);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v["freed"]["files"].as_u64().unwrap() > 0, "{v}");
+    std::fs::remove_file(&media).unwrap();
+    std::fs::rename(&real, &media).unwrap();
+
+    // During the walk: the media root is moved away and a planted link
+    // put in its place.  The run goes on below the directory it opened,
+    // now under its new name, and never reaches the link's target.
+    std::fs::create_dir_all(media.join("bundles/sub/deeper")).unwrap();
+    std::fs::write(media.join("bundles/sub/deeper/b.json"), b"{}").unwrap();
+    let paused = start_resumable(&inst, &["files", "rm", "--json"], "remove-after-scan");
+    std::fs::rename(&media, &real).unwrap();
+    planted_link(outside.path(), &media);
+    paused.resume();
+    let (status, err) = paused.finish();
+    assert!(status.success(), "{err}");
+    assert_eq!(outside_before, hostile::listing(outside.path()), "root removed files outside the media root");
+    for d in ["bundles", "attachments", "compressed-bundles", "testdef"] {
+        assert!(std::fs::symlink_metadata(real.join(d)).is_err(), "{d} left in the real media root");
+    }
+    assert!(real.join("job-output").is_dir());
+}

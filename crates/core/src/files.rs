@@ -20,7 +20,7 @@ use serde::Serialize;
 
 use crate::config::Paths;
 use crate::detect;
-use crate::remove::{display_path, remove_parallel, Failure, Tally};
+use crate::remove::{display_path, remove_parallel, Failure, Remover, Tally};
 use crate::schema::V1_MEDIA_DIRS;
 use crate::{Error, Result};
 
@@ -86,8 +86,11 @@ pub fn run(paths: &Paths, dry_run: bool) -> Result<FilesRmReport> {
 pub fn remove_v1_dirs(media_root: &Path, dry_run: bool) -> Result<FilesRmReport> {
     let mut report = FilesRmReport { dry_run, media_root: display_path(media_root), ..Default::default() };
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 8));
+    // Opened once: every directory and worker works below this very
+    // directory, whatever the path points at meanwhile.
+    let mut remover = Remover::open(media_root, dry_run)?;
     for name in V1_MEDIA_DIRS {
-        let (r, left, more) = remove_parallel(media_root, Path::new(name), dry_run, threads)?;
+        let (r, left, more) = remove_parallel(&mut remover, Path::new(name), threads)?;
         report.left.extend(left);
         report.left_unlisted += more;
         if r.existed {

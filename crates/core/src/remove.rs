@@ -6,10 +6,15 @@
 //! * works relative to open directory descriptors (`openat`, `fstatat`,
 //!   `unlinkat`), never by re-resolving a path, so a directory swapped for
 //!   a symbolic link half way cannot redirect it;
+//! * opens the media root **once** ([`open_root`]) and hands that
+//!   descriptor (or `dup`s of it) to every worker and every later step; the
+//!   path is never resolved again, so swapping the media root for a link
+//!   mid-run changes nothing.  On the way to the root a symbolic link is
+//!   followed only when root (or the user running the tool) owns it: the
+//!   admin's `media -> /srv/lava-media` works, a link planted by a user who
+//!   can write to the media root's parent is refused;
 //! * opens every directory with `O_NOFOLLOW | O_DIRECTORY`: a symbolic link
 //!   is never followed, it is unlinked as an entry (its target untouched);
-//!   a path component of the media root that is a symbolic link is not
-//!   followed either, and what lies behind it is reported and left;
 //! * never crosses a mount point inside what it removes: a directory on
 //!   another mount than the one it was found in (another file system, or a
 //!   bind mount of a directory that may be anywhere, on the same file
@@ -248,23 +253,134 @@ impl std::fmt::Debug for Remover {
     }
 }
 
+/// At most this many symbolic links are followed on the way to a root.
+const MAX_LINKS: usize = 40;
+
+/// Opens the directory at `path` for a removal or a read that must stay
+/// inside it, component by component from `/` (or the working directory)
+/// with `O_PATH | O_NOFOLLOW`: a symbolic link on the way is followed only
+/// when it is owned by root or by the effective user (an admin's link,
+/// not one planted by whoever can write to the directory holding it), and
+/// its target is resolved the same way.  What the caller gets is the
+/// directory itself; work from it, never from the path again.
+pub fn open_root(path: &Path) -> Result<Dir> {
+    let media_err = |e: Errno| Error::Media { path: path.to_owned(), source: e.into() };
+    let refuse = |why: String| Error::Media {
+        path: path.to_owned(),
+        source: std::io::Error::new(std::io::ErrorKind::PermissionDenied, why),
+    };
+    let path_flags = OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    let start = |absolute: bool| {
+        nix::fcntl::open(if absolute { "/" } else { "." }, path_flags | OFlag::O_DIRECTORY, Mode::empty())
+    };
+    let trusted = [0, nix::unistd::geteuid().as_raw()];
+    let mut cur = start(path.is_absolute()).map_err(media_err)?;
+    // Components still to walk, last first.
+    let mut todo: Vec<OsString> = components(path);
+    let mut links = 0;
+    while let Some(name) = todo.pop() {
+        let next = nix::fcntl::openat(Some(cur), name.as_os_str(), path_flags, Mode::empty());
+        let next = match next {
+            Ok(fd) => fd,
+            Err(e) => {
+                let _ = nix::unistd::close(cur);
+                return Err(media_err(e));
+            }
+        };
+        let st = fstat(next).map_err(media_err)?;
+        match kind(&st) {
+            Type::Directory => {
+                let _ = nix::unistd::close(cur);
+                cur = next;
+            }
+            Type::Symlink => {
+                links += 1;
+                if !trusted.contains(&st.st_uid) || links > MAX_LINKS {
+                    let _ = nix::unistd::close(next);
+                    let _ = nix::unistd::close(cur);
+                    return Err(refuse(if links > MAX_LINKS {
+                        "too many levels of symbolic links".to_owned()
+                    } else {
+                        format!(
+                            "`{}` on the way is a symbolic link owned by uid {}, not by root: not followed \
+                             (whoever can write to the directory holding it could point it anywhere); \
+                             replace it with a link owned by root, or name the real directory",
+                            display_path(Path::new(&name)),
+                            st.st_uid
+                        )
+                    }));
+                }
+                let target = nix::fcntl::readlinkat(Some(next), "").map_err(media_err)?;
+                let _ = nix::unistd::close(next);
+                let target = PathBuf::from(target);
+                if target.is_absolute() {
+                    let _ = nix::unistd::close(cur);
+                    cur = start(true).map_err(media_err)?;
+                }
+                todo.extend(components(&target));
+            }
+            _ => {
+                let _ = nix::unistd::close(next);
+                let _ = nix::unistd::close(cur);
+                return Err(media_err(Errno::ENOTDIR));
+            }
+        }
+    }
+    let dir =
+        Dir::openat(Some(cur), ".", OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty());
+    let _ = nix::unistd::close(cur);
+    dir.map_err(media_err)
+}
+
+/// The names of `path` to walk, last first (`.` dropped, `..` kept).
+fn components(path: &Path) -> Vec<OsString> {
+    let mut v: Vec<OsString> = path
+        .components()
+        .filter_map(|c| match c {
+            Component::Normal(n) => Some(n.to_owned()),
+            Component::ParentDir => Some(OsString::from("..")),
+            _ => None,
+        })
+        .collect();
+    v.reverse();
+    v
+}
+
 impl Remover {
-    /// Opens `media_root` (the one path that is followed if it is a
-    /// symbolic link: it is the admin's configuration).  `dry_run` only
-    /// measures.
+    /// Opens `media_root` once ([`open_root`]).  `dry_run` only measures.
     pub fn open(media_root: &Path, dry_run: bool) -> Result<Remover> {
-        let media_err = |e: Errno| Error::Media { path: media_root.to_owned(), source: e.into() };
-        let root =
-            Dir::open(media_root, OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())
-                .map_err(media_err)?;
-        Ok(Remover {
+        Ok(Remover::with_root(open_root(media_root)?, media_root, dry_run))
+    }
+
+    /// A remover working below the already open directory `root` (shown
+    /// as `root_path`).
+    pub fn with_root(root: Dir, root_path: &Path, dry_run: bool) -> Remover {
+        Remover {
             root,
-            root_path: media_root.to_owned(),
+            root_path: root_path.to_owned(),
             dry_run,
             parents: Vec::new(),
             failures: Vec::new(),
             failures_more: 0,
-        })
+        }
+    }
+
+    /// Another remover on the very same root directory (a `dup` of its
+    /// descriptor: the path is not resolved again), for a worker.
+    pub fn try_clone(&self) -> Result<Remover> {
+        let media_err = |e: Errno| Error::Media { path: self.root_path.clone(), source: e.into() };
+        let fd = nix::unistd::dup(self.root.as_raw_fd()).map_err(media_err)?;
+        nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC))
+            .map_err(media_err)?;
+        let root = Dir::from_fd(fd).map_err(media_err)?;
+        Ok(Remover::with_root(root, &self.root_path, self.dry_run))
+    }
+
+    /// The open root directory's descriptor (for a child process that
+    /// must read below it: `/proc/<pid>/fd/<fd>` names this very
+    /// directory, whatever its path points at meanwhile).
+    pub fn root_fd(&self) -> RawFd {
+        self.root.as_raw_fd()
     }
 
     /// The media root.
@@ -676,12 +792,10 @@ impl Remover {
 /// such as `bundles/`.  Entries are handed over through a bounded channel:
 /// memory stays flat however many there are.
 pub fn remove_parallel(
-    media_root: &Path,
+    main: &mut Remover,
     rel: &Path,
-    dry_run: bool,
     threads: usize,
 ) -> Result<(Removal, Vec<Failure>, u64)> {
-    let mut main = Remover::open(media_root, dry_run)?;
     let (Some(parent), Some(name)) = (rel.parent(), rel.file_name()) else {
         let r = main.remove(rel);
         let (f, more) = main.take_failures();
@@ -725,7 +839,7 @@ pub fn remove_parallel(
         let mut workers = Vec::new();
         for _ in 0..threads {
             let rx = rx.clone();
-            let mut w = Remover::open(media_root, dry_run)?;
+            let mut w = main.try_clone()?;
             workers.push(scope.spawn(move || {
                 let mut r = Removal { existed: true, complete: true, tally: Tally::default() };
                 loop {
@@ -869,14 +983,14 @@ mod tests {
         }
         tree(&media.path().join("b"));
         symlink(outside.path(), media.path().join("b/escape")).unwrap();
-        let (dry, f, _) = remove_parallel(media.path(), Path::new("b"), true, 2)?;
+        let (dry, f, _) = remove_parallel(&mut Remover::open(media.path(), true)?, Path::new("b"), 2)?;
         assert!(dry.complete && f.is_empty());
         assert_eq!(dry.tally, Tally { files: 502, dirs: 4, symlinks: 1, bytes: (0..500).sum::<u64>() + 8 });
-        let (done, f, _) = remove_parallel(media.path(), Path::new("b"), false, 2)?;
+        let (done, f, _) = remove_parallel(&mut Remover::open(media.path(), false)?, Path::new("b"), 2)?;
         assert!(done.complete && f.is_empty(), "{f:?}");
         assert_eq!(done.tally, dry.tally);
         assert!(!media.path().join("b").exists() && outside.path().join("keep").exists());
-        let (gone, _, _) = remove_parallel(media.path(), Path::new("b"), false, 2)?;
+        let (gone, _, _) = remove_parallel(&mut Remover::open(media.path(), false)?, Path::new("b"), 2)?;
         assert!(!gone.existed && gone.complete);
         Ok(())
     }
