@@ -63,16 +63,16 @@ pub(crate) enum FilesCommand {
 }
 
 /// Shows progress: a bar on a terminal, a log line now and then otherwise.
-struct Shower {
+struct ProgressDisplay {
     bar: Option<indicatif::ProgressBar>,
     started: Instant,
     last_line: Instant,
     human_dry_run: bool,
 }
 
-impl Shower {
-    fn new(human_dry_run: bool) -> Shower {
-        Shower { bar: None, started: Instant::now(), last_line: Instant::now(), human_dry_run }
+impl ProgressDisplay {
+    fn new(human_dry_run: bool) -> ProgressDisplay {
+        ProgressDisplay { bar: None, started: Instant::now(), last_line: Instant::now(), human_dry_run }
     }
 
     fn show(&mut self, p: Progress<'_>, planned: &mut Vec<jobs::PlannedDir>) {
@@ -159,10 +159,10 @@ pub(crate) fn jobs(paths: &Paths, command: JobsCommand) -> Result<ExitCode, Erro
     if !args.dry_run {
         state.journal(&format!("{what}: started"))?;
     }
-    let mut shower = Shower::new(args.dry_run && !args.json);
+    let mut display = ProgressDisplay::new(args.dry_run && !args.json);
     let mut planned = Vec::new();
-    let result = jobs::run(paths, &state, &options, &mut |p| shower.show(p, &mut planned));
-    shower.finish();
+    let result = jobs::run(paths, &state, &options, &mut |p| display.show(p, &mut planned));
+    display.finish();
     let mut report = match result {
         Ok(r) => r,
         Err(e) => {

@@ -49,7 +49,13 @@ pub(crate) fn status(r: &Report) -> String {
     let _ = writeln!(s, "state: {state}");
 
     let total: i64 = db.v1_tables.iter().filter_map(|t| t.rows).sum();
-    let _ = writeln!(s, "\nV1 tables: {} of 45 present, {} rows", db.v1_tables.len(), thousands(total));
+    let _ = writeln!(
+        s,
+        "\nV1 tables: {} of {} present, {} rows",
+        db.v1_tables.len(),
+        lava_v1_core::schema::V1_TABLES.len(),
+        thousands(total)
+    );
     for t in db.v1_tables.iter().filter(|t| t.rows.unwrap_or(0) > 0) {
         let _ = writeln!(s, "  {:<44} {:>12}", t.name, thousands(t.rows.unwrap_or(0)));
     }

@@ -146,7 +146,7 @@ pub enum Error {
     },
 
     /// The V1 tables still exist, and the V1 files are what they point at.
-    #[error("the V1 tables still exist ({tables} of 45); the V1 files under the media root are what their rows point at\n\nhint: remove the V1 tables first with `lava-v1 drop --yes` (the package's postinst does), then run the same command again; nothing was removed")]
+    #[error("the V1 tables still exist ({tables} of {}); the V1 files under the media root are what their rows point at\n\nhint: remove the V1 tables first with `lava-v1 drop --yes` (the package's postinst does), then run the same command again; nothing was removed", crate::schema::V1_TABLES.len())]
     V1TablesPresent {
         /// How many V1 tables are left.
         tables: usize,

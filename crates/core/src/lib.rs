@@ -10,7 +10,7 @@
 //!   `results_bundle_id` column and the two 2017.12 migrations.
 //! * [`detect`] builds a read-only [`detect::Report`] of what V1 data
 //!   exists, in the database and under the media root.
-//! * [`drop`] removes it in one transaction, leaving the database as
+//! * [`drop`](mod@drop) removes it in one transaction, leaving the database as
 //!   LAVA's own migrations `lava_scheduler_app 0029` and `dashboard_app
 //!   0023` would, `django_migrations` rows included.
 //! * [`fingerprint`] summarises everything that must survive, so tests

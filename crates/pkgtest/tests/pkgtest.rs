@@ -483,7 +483,7 @@ fn s5c_preinst_checks_stop_the_upgrade_before_unpacking() {
     let mut admin = u.inst.admin();
     u.preseed("true");
     let files = disk(&u);
-    let stopped = |run: &lava_v1_pkgtest::chroot::Run, cause: &str| {
+    let stopped = |run: &lava_v1_pkgtest::chroot::Run, cause: &str, files: &inspect::Tree| {
         run.expect_code(100)
             .expect_output("stopped before anything was unpacked or changed")
             .expect_output(cause)
@@ -491,7 +491,7 @@ fn s5c_preinst_checks_stop_the_upgrade_before_unpacking() {
         u.expect_status("ii", OLD_VERSION);
         assert_eq!(u.v1_rows(), rows, "V1 data changed ({cause})");
         assert_eq!(before.diff(&u.fingerprint()), Vec::<String>::new(), "V2 data changed ({cause})");
-        assert_eq!(inspect::diff(&files, &disk(&u)), Vec::<String>::new(), "files changed ({cause})");
+        assert_eq!(inspect::diff(files, &disk(&u)), Vec::<String>::new(), "files changed ({cause})");
         assert_eq!(inspect::diff(&media, &u.media()), Vec::<String>::new(), "media changed ({cause})");
         u.expect_init_scripts_untouched();
         assert_eq!(u.question(), Some(Question { value: Some("true".into()), seen: true }), "{cause}");
@@ -500,7 +500,7 @@ fn s5c_preinst_checks_stop_the_upgrade_before_unpacking() {
 
     // The connecting role does not own the V1 tables.
     admin.batch_execute("ALTER TABLE dashboard_app_bundle OWNER TO postgres").unwrap();
-    stopped(&u.apt_install(&noninteractive), "ownership of dashboard_app_bundle");
+    stopped(&u.apt_install(&noninteractive), "ownership of dashboard_app_bundle", &files);
     admin.batch_execute("ALTER TABLE dashboard_app_bundle OWNER TO lavaserver").unwrap();
 
     // A view of the admin's reads a V1 table.
@@ -518,7 +518,8 @@ fn s5c_preinst_checks_stop_the_upgrade_before_unpacking() {
         text.replace(&format!("LAVA_DB_PORT=\"{port}\""), "LAVA_DB_PORT=\"1\""),
     )
     .unwrap();
-    stopped(&u.apt_install(&noninteractive), "cannot connect");
+    let edited = disk(&u);
+    stopped(&u.apt_install(&noninteractive), "cannot connect", &edited);
     std::fs::write(u.chroot.path(conf), &text).unwrap();
 
     // Fixed: the same command completes, without asking again.
