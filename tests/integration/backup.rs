@@ -7,7 +7,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use lava_v1_core::backup::{self, BackupOptions};
-use lava_v1_testkit::cluster::LAVA_PASSWORD;
+use lava_v1_core::schema::V1_TABLES;
+use lava_v1_testkit::cluster::{LAVA_PASSWORD, LAVA_ROLE};
 use lava_v1_testkit::{Cluster, Instance, Seed};
 
 fn options(dir: &Path) -> BackupOptions {
@@ -322,4 +323,121 @@ fn a_backup_killed_before_it_is_whole_never_carries_a_backups_name() {
     for (t, n) in &m.tables {
         assert_eq!(*n, rows[t].0, "{t}");
     }
+}
+
+/// Rows per table (`schema.table`, as pg_restore names it) in a backup's
+/// archive, read back from the archive itself.
+fn archive_rows(dump: &Path) -> std::collections::BTreeMap<String, i64> {
+    let out = std::process::Command::new("pg_restore")
+        .args(["--data-only", "--file=-"])
+        .arg(dump)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let mut rows = std::collections::BTreeMap::new();
+    let mut table: Option<String> = None;
+    for line in out.stdout.split(|&b| b == b'\n') {
+        match &table {
+            Some(t) if line == b"\\." => {
+                rows.entry(t.clone()).or_insert(0);
+                table = None;
+            }
+            Some(t) => *rows.entry(t.clone()).or_insert(0) += 1,
+            None if line.starts_with(b"COPY ") => {
+                let name = String::from_utf8_lossy(&line[5..]).split(' ').next().unwrap().to_owned();
+                rows.entry(name.clone()).or_insert(0);
+                table = Some(name);
+            }
+            None => {}
+        }
+    }
+    rows
+}
+
+#[test]
+fn backup_reads_the_schema_the_drop_works_on_not_public() {
+    // LAVA's tables in a schema named like the role, first on the default
+    // search_path ("$user", public), and empty copies of the V1 tables in
+    // public.
+    let inst = Instance::new(Cluster::shared(), Seed { media: false, ..Seed::default() });
+    let mut admin = inst.admin();
+    admin
+        .batch_execute(&format!(
+            "ALTER SCHEMA public RENAME TO {LAVA_ROLE}; CREATE SCHEMA public AUTHORIZATION {LAVA_ROLE}"
+        ))
+        .unwrap();
+    for t in V1_TABLES {
+        admin
+            .batch_execute(&format!(
+                "CREATE TABLE public.{t} (LIKE {LAVA_ROLE}.{t}); ALTER TABLE public.{t} OWNER TO {LAVA_ROLE}"
+            ))
+            .unwrap();
+    }
+    // What LAVA (and the drop) sees: the role's schema.
+    let live = backup::v1_fingerprint(&mut inst.cluster.client_as(LAVA_ROLE, &inst.db_name)).unwrap();
+    assert!(live["dashboard_app_testresult"].0 > 0);
+
+    let dir = tempfile::tempdir().unwrap();
+    match backup::backup(&inst.paths, &options(dir.path())) {
+        Ok(made) => {
+            let rows = archive_rows(&made.path.join("v1-tables.dump"));
+            for t in V1_TABLES {
+                assert_eq!(
+                    rows.get(&format!("{LAVA_ROLE}.{t}")),
+                    Some(&live[t].0),
+                    "{t}: the archive holds {rows:?}"
+                );
+                assert_eq!(made.manifest.tables[t], live[t].0, "{t}");
+            }
+            assert_eq!(rows.len(), V1_TABLES.len(), "{rows:?}");
+            for copy in &made.manifest.job_rows {
+                assert_eq!(copy.rows, live[&format!("{} (V1 jobs)", copy.table)].0, "{}", copy.table);
+            }
+        }
+        Err(e) => {
+            // Refusing is fine too, as long as nothing carries a backup's name.
+            eprintln!("refused: {e}");
+            let named: Vec<_> = std::fs::read_dir(dir.path())
+                .unwrap()
+                .flatten()
+                .filter(|e| !e.file_name().to_string_lossy().ends_with(".incomplete"))
+                .collect();
+            assert!(named.is_empty(), "{named:?}");
+        }
+    }
+}
+
+#[test]
+fn verify_counts_every_tables_rows_in_the_archive() {
+    let inst = Instance::new(Cluster::shared(), Seed { media: false, ..Seed::default() });
+    let dir = tempfile::tempdir().unwrap();
+    let made = backup::backup(&inst.paths, &options(dir.path())).unwrap();
+    let edited = |edit: &dyn Fn(&mut serde_json::Value)| {
+        let copy = tempfile::tempdir().unwrap();
+        let status =
+            std::process::Command::new("cp").arg("-a").arg(&made.path).arg(copy.path()).status().unwrap();
+        assert!(status.success());
+        let path = copy.path().join(made.path.file_name().unwrap());
+        let mut m: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(path.join("manifest.json")).unwrap()).unwrap();
+        edit(&mut m);
+        std::fs::write(path.join("manifest.json"), serde_json::to_vec_pretty(&m).unwrap()).unwrap();
+        let result = backup::verify(&path, &BackupOptions::default()).map(|_| ()).map_err(|e| e.to_string());
+        drop(copy);
+        result
+    };
+    // A count that differs from the archive's.
+    let err = edited(&|m| {
+        let n = m["tables"]["dashboard_app_testresult"].as_i64().unwrap();
+        m["tables"]["dashboard_app_testresult"] = (n + 1).into();
+    })
+    .unwrap_err();
+    assert!(err.contains("rows of") && err.contains("dashboard_app_testresult"), "{err}");
+    // A table in the archive the manifest does not list.
+    let err = edited(&|m| {
+        m["tables"].as_object_mut().unwrap().remove("dashboard_app_tag");
+    })
+    .unwrap_err();
+    assert!(err.contains("dashboard_app_tag"), "{err}");
+    edited(&|_| {}).unwrap();
 }

@@ -37,13 +37,15 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::config::{DbConfig, Paths};
-use crate::schema::{quote_ident, V1_MEDIA_DIRS};
+use crate::schema::{exact_pattern, qualified, quote_ident, V1_MEDIA_DIRS};
 use crate::{detect, media, state, Error, Result};
 
 /// Where backups go unless told otherwise.
 pub const DEFAULT_BACKUP_DIR: &str = "/var/backups/lava-server";
 
-/// The V1 job rows and their dependants: (table, rows to take).
+/// The V1 job rows and their dependants: (table, rows to take, where `v1`
+/// is the V1 jobs and `{notification}` the notification table; see
+/// [`job_filter`]).
 const JOB_TABLES: [(&str, &str); 8] = [
     ("lava_scheduler_app_testjob", "NOT is_pipeline"),
     ("lava_scheduler_app_testjob_tags", "testjob_id IN (SELECT id FROM v1)"),
@@ -54,9 +56,14 @@ const JOB_TABLES: [(&str, &str); 8] = [
     ("lava_scheduler_app_notification", "test_job_id IN (SELECT id FROM v1)"),
     (
         "lava_scheduler_app_notificationrecipient",
-        "notification_id IN (SELECT id FROM lava_scheduler_app_notification WHERE test_job_id IN (SELECT id FROM v1))",
+        "notification_id IN (SELECT id FROM {notification} WHERE test_job_id IN (SELECT id FROM v1))",
     ),
 ];
+
+/// A [`JOB_TABLES`] filter with its tables in `schema`.
+fn job_filter(filter: &str, schema: &str) -> String {
+    filter.replace("{notification}", &qualified(schema, "lava_scheduler_app_notification"))
+}
 
 /// How to take a backup.
 #[derive(Debug, Clone)]
@@ -114,6 +121,11 @@ pub struct Manifest {
     pub database: String,
     /// PostgreSQL server version.
     pub server_version: String,
+    /// The schema every table was read from: the connection's current
+    /// schema, the one the drop works on (`public` in manifests written
+    /// before it was recorded).
+    #[serde(default = "default_schema")]
+    pub schema: String,
     /// `pg_dump --version`.
     pub pg_dump_version: String,
     /// V1 tables in the dump, with their row counts.
@@ -124,6 +136,10 @@ pub struct Manifest {
     pub media_root: Option<PathBuf>,
     /// Every file and its checksum.
     pub files: Vec<FileEntry>,
+}
+
+fn default_schema() -> String {
+    "public".to_owned()
 }
 
 /// A finished, verified backup.
@@ -151,6 +167,9 @@ pub fn backup(paths: &Paths, options: &BackupOptions) -> Result<Backup> {
         .start()
         .map_err(|e| Error::db("starting the backup transaction", e, ""))?;
     let state = detect::inspect(&mut tx, &db.describe(), true)?;
+    // The schema detection counted in and the drop will empty: the backup
+    // reads exactly that one, whatever else the search_path holds.
+    let schema = crate::db::work_schema(&mut tx)?;
     let v1_media: Vec<media::MediaDir> =
         media::v1_media(&media_root).into_iter().filter(|m| m.exists).collect();
     if state.v1_tables.is_empty() && state.v1_jobs.total == 0 && v1_media.is_empty() {
@@ -160,15 +179,18 @@ pub fn backup(paths: &Paths, options: &BackupOptions) -> Result<Backup> {
     // Free space: the on-disk size of what we dump is an upper bound for
     // the compressed archive; the tar is as big as the files.
     let table_names: Vec<&str> = state.v1_tables.iter().map(|t| t.name.as_str()).collect();
+    let testjob = qualified(&schema, crate::schema::TESTJOB);
     let db_bytes: i64 = tx
         .query_one(
-            "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0)::bigint
+            &format!(
+                "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0)::bigint
                + (SELECT CASE WHEN count(*) = 0 THEN 0
-                      ELSE pg_total_relation_size('lava_scheduler_app_testjob') * count(*) FILTER (WHERE NOT is_pipeline) / count(*)
-                      END FROM lava_scheduler_app_testjob)::bigint
+                      ELSE pg_total_relation_size($3::text::regclass) * count(*) FILTER (WHERE NOT is_pipeline) / count(*)
+                      END FROM {testjob})::bigint
              FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-             WHERE n.nspname = current_schema() AND c.relname = ANY($1)",
-            &[&table_names],
+             WHERE n.nspname = $2 AND c.relname = ANY($1)",
+            ),
+            &[&table_names, &schema, &testjob],
         )
         .map_err(|e| Error::db("estimating the backup size", e, ""))?
         .get(0);
@@ -201,8 +223,8 @@ pub fn backup(paths: &Paths, options: &BackupOptions) -> Result<Backup> {
     };
     log::info!("writing the V1 backup to {}", partial.display());
     crate::fault::point("backup-after-space-check");
-    let finished =
-        write_backup(&mut tx, &db, &partial, &state, &media_root, &v1_media, options).and_then(|manifest| {
+    let finished = write_backup(&mut tx, &db, &partial, &schema, &state, &media_root, &v1_media, options)
+        .and_then(|manifest| {
             tx.commit().map_err(|e| Error::db("finishing the backup transaction", e, ""))?;
             verify(&partial, options)?;
             Ok(manifest)
@@ -306,6 +328,7 @@ fn write_backup(
     tx: &mut postgres::Transaction<'_>,
     db: &DbConfig,
     dir: &Path,
+    schema: &str,
     state: &detect::DbState,
     media_root: &Path,
     v1_media: &[media::MediaDir],
@@ -334,9 +357,11 @@ fn write_backup(
             .arg(format!("--file={}", out.display()))
             .arg(format!("--snapshot={snapshot}"))
             .arg("--lock-wait-timeout=30000")
-            .arg("--no-password");
+            .arg("--no-password")
+            // Every pattern must match its table: nothing left out quietly.
+            .arg("--strict-names");
         for t in tables.keys() {
-            cmd.arg(format!("--table=public.{t}"));
+            cmd.arg(format!("--table={}", exact_pattern(schema, t)));
         }
         libpq_env(&mut cmd, db, passfile.path())?;
         cmd.env("LC_ALL", "C");
@@ -354,16 +379,19 @@ fn write_backup(
             .query(
                 "SELECT attname::text FROM pg_attribute WHERE attrelid = $1::text::regclass
                  AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
-                &[&table],
+                &[&qualified(schema, table)],
             )
             .map_err(|e| Error::db(format!("reading the columns of {table}"), e, ""))?
             .iter()
             .map(|r| r.get(0))
             .collect();
         let cols = columns.iter().map(|c| quote_ident(c)).collect::<Vec<_>>().join(", ");
+        let filter = job_filter(filter, schema);
         let sql = format!(
-            "COPY (WITH v1 AS (SELECT id FROM lava_scheduler_app_testjob WHERE NOT is_pipeline)
-                   SELECT {cols} FROM {table} WHERE {filter} ORDER BY 1) TO STDOUT"
+            "COPY (WITH v1 AS (SELECT id FROM {testjob} WHERE NOT is_pipeline)
+                   SELECT {cols} FROM {qtable} WHERE {filter} ORDER BY 1) TO STDOUT",
+            testjob = qualified(schema, crate::schema::TESTJOB),
+            qtable = qualified(schema, table),
         );
         let path = jobs_dir.join(format!("{table}.copy"));
         let mut file = BufWriter::new(private_file(&path)?);
@@ -439,6 +467,7 @@ fn write_backup(
         created: state::utc_now(),
         database: db.describe(),
         server_version,
+        schema: schema.to_owned(),
         pg_dump_version,
         tables,
         job_rows,
@@ -479,17 +508,115 @@ pub fn verify(dir: &Path, options: &BackupOptions) -> Result<Manifest> {
                 reason: format!("pg_restore --list failed: {}", String::from_utf8_lossy(&out.stderr).trim()),
             });
         }
-        let listing = String::from_utf8_lossy(&out.stdout);
-        for t in manifest.tables.keys() {
-            if !listing.lines().any(|l| l.contains(" TABLE DATA ") && l.contains(&format!(" {t} "))) {
-                return Err(Error::BadBackup {
-                    path: dump.clone(),
-                    reason: format!("the archive has no data for {t}"),
-                });
+        // Every table's rows, counted in the archive itself: the manifest's
+        // counts are the live tables' on the backup's snapshot.
+        let counts = archive_row_counts(&options.pg_restore, &dump)?;
+        let bad = |reason: String| Err(Error::BadBackup { path: dump.clone(), reason });
+        for (t, &n) in &manifest.tables {
+            match counts.get(&(manifest.schema.clone(), t.clone())) {
+                Some(&c) if c == n => {}
+                Some(&c) => {
+                    return bad(format!(
+                        "the archive holds {c} rows of {}, but the table held {n} when the backup was taken",
+                        qualified(&manifest.schema, t)
+                    ))
+                }
+                None => {
+                    return bad(format!("the archive has no data for {}", qualified(&manifest.schema, t)))
+                }
             }
+        }
+        if let Some((s, t)) =
+            counts.keys().find(|(s, t)| *s != manifest.schema || !manifest.tables.contains_key(t))
+        {
+            return bad(format!(
+                "the archive holds data for {}, which manifest.json does not list",
+                qualified(s, t)
+            ));
         }
     }
     Ok(manifest)
+}
+
+/// The rows of every table in a custom-format archive, by (schema, table):
+/// `pg_restore --data-only` writes each `TABLE DATA` entry as a comment
+/// naming it and a `COPY … FROM stdin;` block with one line per row,
+/// ended by `\.`.
+fn archive_row_counts(pg_restore: &Path, dump: &Path) -> Result<BTreeMap<(String, String), i64>> {
+    use std::io::BufRead;
+    let input = File::open(dump).map_err(|source| Error::ReadFile {
+        path: dump.to_owned(),
+        what: "backup archive",
+        source,
+    })?;
+    let mut child = Command::new(pg_restore)
+        .args(["--data-only", "--file=-"])
+        .stdin(input)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .env("LC_ALL", "C")
+        .spawn()
+        .map_err(|source| Error::Spawn { program: "pg_restore".into(), source })?;
+    let mut stderr = child.stderr.take().expect("piped stderr");
+    let errors = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stderr.read_to_string(&mut text);
+        text
+    });
+    let stdout = std::io::BufReader::new(child.stdout.take().expect("piped stdout"));
+    let mut counts: BTreeMap<(String, String), i64> = BTreeMap::new();
+    let mut current: Option<(String, String)> = None;
+    let mut in_copy = false;
+    let mut stray_copy = false;
+    for line in stdout.split(b'\n') {
+        let line = line.map_err(|source| Error::ReadFile {
+            path: dump.to_owned(),
+            what: "pg_restore's output for",
+            source,
+        })?;
+        if in_copy {
+            if line == b"\\." {
+                in_copy = false;
+            } else if let Some(key) = &current {
+                *counts.entry(key.clone()).or_default() += 1;
+            }
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix(b"-- Data for Name: ") {
+            current = parse_entry_comment(&String::from_utf8_lossy(rest));
+            if let Some(key) = &current {
+                counts.entry(key.clone()).or_default();
+            }
+        } else if line.starts_with(b"COPY ") && line.ends_with(b" FROM stdin;") {
+            stray_copy |= current.is_none();
+            in_copy = true;
+        }
+    }
+    let status = child.wait().map_err(|source| Error::Spawn { program: "pg_restore".into(), source })?;
+    let errors = errors.join().unwrap_or_default();
+    if !status.success() || in_copy {
+        return Err(Error::BadBackup {
+            path: dump.to_owned(),
+            reason: format!("pg_restore cannot read the archive's data: {}", errors.trim()),
+        });
+    }
+    if stray_copy {
+        return Err(Error::BadBackup {
+            path: dump.to_owned(),
+            reason: "the archive holds rows outside any table's data entry".into(),
+        });
+    }
+    Ok(counts)
+}
+
+/// `(schema, table)` of a `TABLE DATA` entry from the rest of pg_restore's
+/// comment `-- Data for Name: <table>; Type: <type>; Schema: <schema>;
+/// Owner: <owner>`; `None` for other types (a sequence's value).
+fn parse_entry_comment(rest: &str) -> Option<(String, String)> {
+    let (name, rest) = rest.split_once("; Type: ")?;
+    let rest = rest.strip_prefix("TABLE DATA; Schema: ")?;
+    let schema = rest.rfind("; Owner: ").map_or(rest, |i| &rest[..i]);
+    Some((schema.to_owned(), name.to_owned()))
 }
 
 /// Reads `manifest.json`.
@@ -525,6 +652,15 @@ pub fn restore(paths: &Paths, dir: &Path, options: &BackupOptions) -> Result<Res
     let db = paths.database()?;
     let mut client = crate::db::connect(&db)?;
     let state = detect::inspect(&mut client, &db.describe(), true)?;
+    // pg_restore puts every table back into the schema it was dumped from.
+    let schema = crate::db::work_schema(&mut client)?;
+    if schema != manifest.schema {
+        return Err(Error::Refused(format!(
+            "the backup was taken from schema `{}`, but {} works on schema `{schema}` (the first of its search_path that exists); restore needs the same schema",
+            manifest.schema,
+            db.describe()
+        )));
+    }
     let wanted: Vec<&String> = manifest.tables.keys().collect();
     let existing: Vec<&detect::TableRows> =
         state.v1_tables.iter().filter(|t| wanted.contains(&&t.name)).collect();
@@ -746,24 +882,30 @@ fn checksum(path: &Path) -> Result<(u64, String)> {
 /// V1 data.
 pub fn v1_fingerprint<C: GenericClient>(client: &mut C) -> Result<BTreeMap<String, (i64, String)>> {
     let mut out = BTreeMap::new();
+    let schema = crate::db::work_schema(client)?;
     let tables: Vec<String> = client
         .query(
             "SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-             WHERE n.nspname = current_schema() AND c.relkind = 'r' AND c.relname = ANY($1) ORDER BY 1",
-            &[&crate::schema::V1_TABLES.to_vec()],
+             WHERE n.nspname = $2 AND c.relkind = 'r' AND c.relname = ANY($1) ORDER BY 1",
+            &[&crate::schema::V1_TABLES.to_vec(), &schema],
         )
         .map_err(|e| Error::db("listing the V1 tables", e, ""))?
         .iter()
         .map(|r| r.get(0))
         .collect();
-    let mut sources: Vec<(String, String)> =
-        tables.into_iter().map(|t| (t.clone(), format!("SELECT * FROM {}", quote_ident(&t)))).collect();
+    let mut sources: Vec<(String, String)> = tables
+        .into_iter()
+        .map(|t| (t.clone(), format!("SELECT * FROM {}", qualified(&schema, &t))))
+        .collect();
     for (table, filter) in JOB_TABLES {
         sources.push((
             format!("{table} (V1 jobs)"),
             format!(
-                "WITH v1 AS (SELECT id FROM lava_scheduler_app_testjob WHERE NOT is_pipeline)
-                 SELECT * FROM {table} WHERE {filter}"
+                "WITH v1 AS (SELECT id FROM {testjob} WHERE NOT is_pipeline)
+                 SELECT * FROM {qtable} WHERE {filter}",
+                testjob = qualified(&schema, crate::schema::TESTJOB),
+                qtable = qualified(&schema, table),
+                filter = job_filter(filter, &schema),
             ),
         ));
     }
