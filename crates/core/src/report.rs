@@ -261,8 +261,7 @@ pub fn write(paths: &Paths, sources: &Sources, output: Option<&Path>) -> Result<
     let path = match output {
         Some(p) => p.to_owned(),
         None => {
-            std::fs::create_dir_all(&paths.state_dir)
-                .map_err(|source| Error::State { path: paths.state_dir.clone(), source })?;
+            state::StateDir::new(&paths.state_dir).create()?;
             paths.state_dir.join(format!("report-{}.txt", state::utc_now().replace([':', '-'], "")))
         }
     };
@@ -324,6 +323,26 @@ mod tests {
             assert!(text.contains("LAVA_DB_NAME=\"lavaserver\""), "{text}");
             assert!(text.contains(&format!("connecting with {MASK} failed")), "{text}");
         }
+    }
+
+    #[test]
+    fn the_report_goes_into_a_private_state_directory() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let paths = Paths {
+            instance_conf: dir.path().join("instance.conf"),
+            settings_conf: dir.path().join("settings.conf"),
+            media_root: Some(dir.path().join("media")),
+            state_dir: dir.path().join("lib/v1-removal"),
+        };
+        let sources = Sources { apt_log_dir: dir.path().join("apt"), tail_bytes: 1024 };
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o7777;
+        let report = write(&paths, &sources, None).unwrap();
+        assert_eq!(mode(&paths.state_dir), 0o700);
+        assert_eq!(mode(&report), 0o600);
+        std::fs::set_permissions(&paths.state_dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        write(&paths, &sources, None).unwrap();
+        assert_eq!(mode(&paths.state_dir), 0o700, "an existing one is tightened");
     }
 
     #[test]
