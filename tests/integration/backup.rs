@@ -97,26 +97,7 @@ fn backup_is_private_verified_and_restores_the_same_v1_data() {
     // Restore into a fresh cluster: a 2017.10 instance without V1 data.
     let other = Cluster::start();
     let target = Instance::new(&other, Seed { media: false, ..Seed::default() });
-    target
-        .admin()
-        .batch_execute(&format!(
-            "UPDATE lava_scheduler_app_testjob SET results_bundle_id = NULL;
-             {}
-             DELETE FROM lava_scheduler_app_notificationrecipient WHERE notification_id IN
-               (SELECT id FROM lava_scheduler_app_notification WHERE test_job_id IN
-                 (SELECT id FROM lava_scheduler_app_testjob WHERE NOT is_pipeline));
-             DELETE FROM lava_scheduler_app_notification WHERE test_job_id IN (SELECT id FROM lava_scheduler_app_testjob WHERE NOT is_pipeline);
-             DELETE FROM lava_scheduler_app_testjob_tags WHERE testjob_id IN (SELECT id FROM lava_scheduler_app_testjob WHERE NOT is_pipeline);
-             DELETE FROM lava_scheduler_app_testjob_viewing_groups WHERE testjob_id IN (SELECT id FROM lava_scheduler_app_testjob WHERE NOT is_pipeline);
-             DELETE FROM lava_scheduler_app_testjob_failure_tags WHERE testjob_id IN (SELECT id FROM lava_scheduler_app_testjob WHERE NOT is_pipeline);
-             DELETE FROM lava_scheduler_app_testjobuser WHERE test_job_id IN (SELECT id FROM lava_scheduler_app_testjob WHERE NOT is_pipeline);
-             DELETE FROM lava_scheduler_app_devicestatetransition WHERE job_id IN (SELECT id FROM lava_scheduler_app_testjob WHERE NOT is_pipeline);
-             UPDATE lava_scheduler_app_device SET current_job_id = NULL WHERE current_job_id IN (SELECT id FROM lava_scheduler_app_testjob WHERE NOT is_pipeline);
-             UPDATE lava_scheduler_app_device SET last_health_report_job_id = NULL WHERE last_health_report_job_id IN (SELECT id FROM lava_scheduler_app_testjob WHERE NOT is_pipeline);
-             DELETE FROM lava_scheduler_app_testjob WHERE NOT is_pipeline;",
-            lava_v1_core::schema::V1_TABLES.iter().map(|t| format!("DELETE FROM {t};")).collect::<String>()
-        ))
-        .unwrap();
+    without_v1_data(&target);
     let summary = backup::restore(&target.paths, &made.path, &BackupOptions::default()).unwrap();
     assert!(!summary.created_schema);
     assert_eq!(summary.tables, 45);
@@ -440,4 +421,198 @@ fn verify_counts_every_tables_rows_in_the_archive() {
     .unwrap_err();
     assert!(err.contains("dashboard_app_tag"), "{err}");
     edited(&|_| {}).unwrap();
+}
+
+/// Empties `inst` of V1 data, as an archive instance kept on 2017.10 that
+/// a backup is restored into.
+fn without_v1_data(inst: &Instance<'_>) {
+    inst
+        .admin()
+        .batch_execute(&format!(
+            "UPDATE lava_scheduler_app_testjob SET results_bundle_id = NULL;
+             {}
+             DELETE FROM lava_scheduler_app_notificationrecipient WHERE notification_id IN
+               (SELECT id FROM lava_scheduler_app_notification WHERE test_job_id IN
+                 (SELECT id FROM lava_scheduler_app_testjob WHERE NOT is_pipeline));
+             DELETE FROM lava_scheduler_app_notification WHERE test_job_id IN (SELECT id FROM lava_scheduler_app_testjob WHERE NOT is_pipeline);
+             DELETE FROM lava_scheduler_app_testjob_tags WHERE testjob_id IN (SELECT id FROM lava_scheduler_app_testjob WHERE NOT is_pipeline);
+             DELETE FROM lava_scheduler_app_testjob_viewing_groups WHERE testjob_id IN (SELECT id FROM lava_scheduler_app_testjob WHERE NOT is_pipeline);
+             DELETE FROM lava_scheduler_app_testjob_failure_tags WHERE testjob_id IN (SELECT id FROM lava_scheduler_app_testjob WHERE NOT is_pipeline);
+             DELETE FROM lava_scheduler_app_testjobuser WHERE test_job_id IN (SELECT id FROM lava_scheduler_app_testjob WHERE NOT is_pipeline);
+             DELETE FROM lava_scheduler_app_devicestatetransition WHERE job_id IN (SELECT id FROM lava_scheduler_app_testjob WHERE NOT is_pipeline);
+             UPDATE lava_scheduler_app_device SET current_job_id = NULL WHERE current_job_id IN (SELECT id FROM lava_scheduler_app_testjob WHERE NOT is_pipeline);
+             UPDATE lava_scheduler_app_device SET last_health_report_job_id = NULL WHERE last_health_report_job_id IN (SELECT id FROM lava_scheduler_app_testjob WHERE NOT is_pipeline);
+             DELETE FROM lava_scheduler_app_testjob WHERE NOT is_pipeline;",
+            lava_v1_core::schema::V1_TABLES.iter().map(|t| format!("DELETE FROM {t};")).collect::<String>()
+        ))
+        .unwrap();
+}
+
+/// A copy of the backup `made`, its manifest changed by `edit` (given the
+/// copy's directory), as a crafted backup directory would be.
+fn crafted(
+    made: &Path,
+    edit: impl FnOnce(&Path, &mut serde_json::Value),
+) -> (tempfile::TempDir, std::path::PathBuf) {
+    let copy = tempfile::tempdir().unwrap();
+    let status = std::process::Command::new("cp").arg("-a").arg(made).arg(copy.path()).status().unwrap();
+    assert!(status.success());
+    let dir = copy.path().join(made.file_name().unwrap());
+    let mut m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).unwrap()).unwrap();
+    edit(&dir, &mut m);
+    std::fs::write(dir.join("manifest.json"), serde_json::to_vec_pretty(&m).unwrap()).unwrap();
+    (copy, dir)
+}
+
+/// Lists `name` in the manifest with the size and checksum of `file`.
+fn list_file(m: &mut serde_json::Value, name: &str, file: &Path) {
+    let data = std::fs::read(file).unwrap();
+    let out = std::process::Command::new("sha256sum").arg(file).output().unwrap();
+    let sha = String::from_utf8_lossy(&out.stdout).split(' ').next().unwrap().to_owned();
+    let files = m["files"].as_array_mut().unwrap();
+    files.retain(|f| f["name"] != name);
+    files.push(serde_json::json!({"name": name, "bytes": data.len(), "sha256": sha}));
+}
+
+/// `lava-v1 restore DIR` into `inst`, given 60 s: (exit code, stderr), or
+/// `None` for a run that hung and was killed.
+fn restore_within_a_minute(inst: &Instance<'_>, dir: &Path) -> Option<(i32, String)> {
+    use std::io::Read;
+    let mut child = crate::util::command(inst)
+        .arg("restore")
+        .arg(dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let mut err = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    assert!(!err.contains(LAVA_PASSWORD), "{err}");
+    Some((child.wait().unwrap().code().unwrap_or(-1), err))
+}
+
+#[test]
+fn a_crafted_backup_directory_is_refused_and_changes_nothing() {
+    use serde_json::Value;
+    let source = Instance::new(Cluster::shared(), Seed::default());
+    let backups = tempfile::tempdir().unwrap();
+    let made = backup::backup(&source.paths, &options(backups.path())).unwrap();
+    let target = Instance::new(Cluster::shared(), Seed { media: false, ..Seed::default() });
+    without_v1_data(&target);
+    let before = lava_v1_testkit::world::World::read(&mut target.admin());
+    let job = |m: &mut Value, table: &str| -> usize {
+        m["job_rows"].as_array().unwrap().iter().position(|c| c["table"] == table).unwrap()
+    };
+
+    type Edit<'a> = Box<dyn FnOnce(&Path, &mut Value) + 'a>;
+    let cases: Vec<(&str, Edit, &str)> = vec![
+        (
+            "SQL in a job table's name",
+            Box::new(move |_, m| {
+                let i = job(m, "lava_scheduler_app_testjob_tags");
+                m["job_rows"][i]["table"] =
+                    "lava_scheduler_app_testjob_tags WITH NO DATA; CREATE TABLE public.pwned (); --".into();
+            }),
+            "which is not one of the V1 job tables",
+        ),
+        (
+            "auth_user as a job table",
+            Box::new(move |dir, m| {
+                let i = job(m, "lava_scheduler_app_testjob_tags");
+                m["job_rows"][i]["table"] = "auth_user".into();
+                m["job_rows"][i]["columns"] = serde_json::json!(["id", "password", "username"]);
+                m["job_rows"][i]["rows"] = 1.into();
+                let file = dir.join("jobs/auth_user.copy");
+                std::fs::write(&file, "999\tpbkdf2_sha256$x\tintruder\n").unwrap();
+                list_file(m, "jobs/auth_user.copy", &file);
+            }),
+            "which is not one of the V1 job tables",
+        ),
+        (
+            "auth_user as a V1 table",
+            Box::new(|_, m| {
+                m["tables"]["auth_user"] = 0.into();
+            }),
+            "as a V1 table, and it is not one",
+        ),
+        (
+            "an absolute file name",
+            Box::new(|_, m| {
+                m["files"]
+                    .as_array_mut()
+                    .unwrap()
+                    .push(serde_json::json!({"name": "/dev/zero", "bytes": 1, "sha256": "00"}));
+            }),
+            "\"/dev/zero\", which is not a file of a backup",
+        ),
+        (
+            "a file outside the backup",
+            Box::new(|dir, m| {
+                let outside = dir.parent().unwrap().join("x");
+                std::fs::write(&outside, "outside\n").unwrap();
+                m["files"].as_array_mut().unwrap().push(serde_json::json!({"name": "../x"}));
+                list_file(m, "../x", &outside);
+            }),
+            "\"../x\", which is not a file of a backup",
+        ),
+        (
+            "a file that is a symbolic link",
+            Box::new(|dir, _| {
+                // The same bytes, elsewhere: only following the link would
+                // find them.
+                let elsewhere = dir.parent().unwrap().join("media.tar");
+                std::fs::rename(dir.join("media.tar"), &elsewhere).unwrap();
+                std::os::unix::fs::symlink(&elsewhere, dir.join("media.tar")).unwrap();
+            }),
+            "`media.tar` is a symbolic link",
+        ),
+        (
+            "an archive holding another table and a view",
+            Box::new(|dir, m| {
+                let mut admin = source.admin();
+                admin.batch_execute("CREATE VIEW public.dashboard_app_v AS SELECT 1 AS x").unwrap();
+                let dump = dir.join("v1-tables.dump");
+                std::fs::remove_file(&dump).unwrap();
+                let out = std::process::Command::new("pg_dump")
+                    .arg("--host")
+                    .arg(source.cluster.socket_dir())
+                    .arg(format!("--port={}", source.cluster.port))
+                    .args(["--username=postgres", "--format=custom", "--table=public.dashboard_app_*"])
+                    .args(["--table=public.auth_user", "--exclude-table-data=public.auth_user"])
+                    .arg(format!("--file={}", dump.display()))
+                    .arg(&source.db_name)
+                    .output()
+                    .unwrap();
+                assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+                admin.batch_execute("DROP VIEW public.dashboard_app_v").unwrap();
+                list_file(m, "v1-tables.dump", &dump);
+            }),
+            "the archive holds something other than the V1 tables",
+        ),
+    ];
+    for (what, edit, expected) in cases {
+        let (_keep, dir) = crafted(&made.path, edit);
+        let result = restore_within_a_minute(&target, &dir);
+        let (code, err) = result.unwrap_or_else(|| panic!("{what}: the restore hung"));
+        assert_eq!(code, 1, "{what}: {err}");
+        assert!(err.contains(expected), "{what}: {err}");
+        assert_eq!(
+            lava_v1_testkit::world::World::read(&mut target.admin()).diff(&before),
+            Vec::<String>::new(),
+            "{what}: the database changed"
+        );
+    }
+    // The backup itself restores.
+    let (code, err) = restore_within_a_minute(&target, &made.path).unwrap();
+    assert_eq!(code, 0, "{err}");
 }

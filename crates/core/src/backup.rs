@@ -37,7 +37,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::config::{DbConfig, Paths};
-use crate::schema::{exact_pattern, qualified, quote_ident, V1_MEDIA_DIRS};
+use crate::schema::{exact_pattern, qualified, quote_ident, V1_MEDIA_DIRS, V1_TABLES};
 use crate::{detect, media, state, Error, Result};
 
 /// Where backups go unless told otherwise.
@@ -482,12 +482,22 @@ fn write_backup(
     Ok(manifest)
 }
 
-/// Checks a backup: the manifest parses, every checksum matches, and
-/// `pg_restore --list` reads the archive and finds every table's data.
+/// Checks a backup, which is untrusted input: the manifest parses and
+/// names only the V1 and job tables and the files a backup has (each
+/// opened inside the backup directory, never through a link, regular
+/// files only); every checksum matches; the archive holds nothing but the
+/// V1 tables of the manifest's schema (`pg_restore --list`), and the rows
+/// of each are as many as the manifest says.
 pub fn verify(dir: &Path, options: &BackupOptions) -> Result<Manifest> {
+    verify_with_list(dir, options).map(|(manifest, _)| manifest)
+}
+
+/// [`verify`], also returning the archive's entries to restore (a
+/// `pg_restore --use-list` file; empty without an archive).
+fn verify_with_list(dir: &Path, options: &BackupOptions) -> Result<(Manifest, String)> {
     let manifest = read_manifest(dir)?;
     for f in &manifest.files {
-        let (bytes, sha) = checksum(&dir.join(&f.name))?;
+        let (bytes, sha) = checksum_of(open_backup_file(dir, &f.name)?, &dir.join(&f.name))?;
         if bytes != f.bytes || sha != f.sha256 {
             return Err(Error::BadBackup {
                 path: dir.to_owned(),
@@ -495,11 +505,13 @@ pub fn verify(dir: &Path, options: &BackupOptions) -> Result<Manifest> {
             });
         }
     }
+    let mut restore_list = String::new();
     if !manifest.tables.is_empty() {
-        let dump = dir.join("v1-tables.dump");
+        let dump = dir.join(DUMP);
         let out = Command::new(&options.pg_restore)
             .arg("--list")
-            .arg(&dump)
+            .stdin(open_backup_file(dir, DUMP)?)
+            .env("LC_ALL", "C")
             .output()
             .map_err(|source| Error::Spawn { program: "pg_restore".into(), source })?;
         if !out.status.success() {
@@ -508,9 +520,11 @@ pub fn verify(dir: &Path, options: &BackupOptions) -> Result<Manifest> {
                 reason: format!("pg_restore --list failed: {}", String::from_utf8_lossy(&out.stderr).trim()),
             });
         }
+        restore_list = archive_entries(&String::from_utf8_lossy(&out.stdout), &manifest)
+            .map_err(|reason| Error::BadBackup { path: dump.clone(), reason })?;
         // Every table's rows, counted in the archive itself: the manifest's
         // counts are the live tables' on the backup's snapshot.
-        let counts = archive_row_counts(&options.pg_restore, &dump)?;
+        let counts = archive_row_counts(&options.pg_restore, open_backup_file(dir, DUMP)?, &dump)?;
         let bad = |reason: String| Err(Error::BadBackup { path: dump.clone(), reason });
         for (t, &n) in &manifest.tables {
             match counts.get(&(manifest.schema.clone(), t.clone())) {
@@ -535,20 +549,169 @@ pub fn verify(dir: &Path, options: &BackupOptions) -> Result<Manifest> {
             ));
         }
     }
-    Ok(manifest)
+    Ok((manifest, restore_list))
+}
+
+/// The archive of the V1 tables, in a backup.
+const DUMP: &str = "v1-tables.dump";
+/// The tar of the V1 media, in a backup.
+const MEDIA_TAR: &str = "media.tar";
+
+/// The row copy of a job table, in a backup.
+fn job_file(table: &str) -> String {
+    format!("jobs/{table}.copy")
+}
+
+/// The one [`JOB_TABLES`] entry named `name`.
+fn job_table(name: &str) -> Option<(&'static str, &'static str)> {
+    JOB_TABLES.iter().copied().find(|(t, _)| *t == name)
+}
+
+/// Opens the file `name` of the backup `dir` (see [`crate::fd::open_in`]).
+fn open_backup_file(dir: &Path, name: &str) -> Result<File> {
+    crate::fd::open_in(dir, name).map_err(|e| match e.kind() {
+        std::io::ErrorKind::InvalidInput => Error::BadBackup {
+            path: dir.to_owned(),
+            reason: format!("{e}: a backup holds only regular files inside its directory"),
+        },
+        _ => Error::ReadFile { path: dir.join(name), what: "backup file", source: e },
+    })
+}
+
+/// Checks what a manifest names, before anything uses it: only V1 tables,
+/// only the job tables a backup copies (each once, with columns, each
+/// once), and only the files a backup has, each listed once; every
+/// table's data has its file.
+fn check_manifest(path: &Path, m: &Manifest) -> Result<()> {
+    let bad = |reason: String| Err(Error::BadBackup { path: path.to_owned(), reason });
+    if let Some(t) = m.tables.keys().find(|t| !V1_TABLES.contains(&t.as_str())) {
+        return bad(format!("it lists {t:?} as a V1 table, and it is not one; refused"));
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for copy in &m.job_rows {
+        if job_table(&copy.table).is_none() {
+            return bad(format!(
+                "it lists rows of {:?}, which is not one of the V1 job tables; refused",
+                copy.table
+            ));
+        }
+        if !seen.insert(copy.table.as_str()) {
+            return bad(format!("it lists the rows of {} twice", copy.table));
+        }
+        let mut columns = std::collections::BTreeSet::new();
+        if copy.columns.is_empty() || !copy.columns.iter().all(|c| columns.insert(c.as_str())) {
+            return bad(format!("the columns it lists for {} are empty or repeated", copy.table));
+        }
+    }
+    let mut known: Vec<String> = vec![DUMP.to_owned(), MEDIA_TAR.to_owned()];
+    known.extend(JOB_TABLES.iter().map(|(t, _)| job_file(t)));
+    let mut files = std::collections::BTreeSet::new();
+    for f in &m.files {
+        if !known.contains(&f.name) {
+            return bad(format!("it names the file {:?}, which is not a file of a backup; refused", f.name));
+        }
+        if !files.insert(f.name.as_str()) {
+            return bad(format!("it lists {} twice", f.name));
+        }
+    }
+    let mut needed: Vec<String> = m.job_rows.iter().map(|c| job_file(&c.table)).collect();
+    if !m.tables.is_empty() {
+        needed.push(DUMP.to_owned());
+    }
+    if let Some(missing) = needed.iter().find(|n| !files.contains(n.as_str())) {
+        return bad(format!("it has no checksum for {missing}"));
+    }
+    Ok(())
+}
+
+/// What of an archive may be restored, from `pg_restore --list`: every
+/// entry must belong to a V1 table of the manifest, in the manifest's
+/// schema — the table, its data, its sequences, defaults, constraints and
+/// indexes (grants and comments on them are left out).  Anything else
+/// (another table, a view, a function, another schema) refuses the whole
+/// archive.  Returns the entries to restore, as a `--use-list` file.
+fn archive_entries(listing: &str, m: &Manifest) -> std::result::Result<String, String> {
+    // Longest first: "SEQUENCE OWNED BY" before "SEQUENCE".
+    const KINDS: [&str; 11] = [
+        "SEQUENCE OWNED BY",
+        "SEQUENCE SET",
+        "FK CONSTRAINT",
+        "TABLE DATA",
+        "CONSTRAINT",
+        "SEQUENCE",
+        "DEFAULT",
+        "COMMENT",
+        "INDEX",
+        "TABLE",
+        "ACL",
+    ];
+    let is_v1 = |t: &str| m.tables.contains_key(t);
+    let mut list = String::new();
+    for line in listing.lines() {
+        if line.trim().is_empty() || line.starts_with(';') {
+            continue;
+        }
+        let refuse = || format!("the archive holds something other than the V1 tables: {line:?}; refused");
+        // `<id>; <catalog oid> <oid> <kind> <schema> <name…> <owner>`
+        let rest = line.split_once("; ").map(|(_, r)| r).ok_or_else(refuse)?;
+        let mut words = rest.splitn(3, ' ');
+        let (_, _, rest) = (words.next(), words.next(), words.next().ok_or_else(refuse)?);
+        let kind = KINDS.iter().find(|k| rest.starts_with(&format!("{k} "))).ok_or_else(refuse)?;
+        let words: Vec<&str> = rest[kind.len() + 1..].split(' ').collect();
+        let (schema, name) = match words.as_slice() {
+            [schema, name @ .., _owner] if !name.is_empty() => (*schema, name),
+            _ => return Err(refuse()),
+        };
+        let (restore, ok) = match *kind {
+            "TABLE" | "TABLE DATA" => (true, schema == m.schema && name.len() == 1 && is_v1(name[0])),
+            // `<table> <constraint>`, `<table> <column>`
+            "CONSTRAINT" | "FK CONSTRAINT" | "DEFAULT" => {
+                (true, schema == m.schema && name.len() == 2 && is_v1(name[0]))
+            }
+            // A V1 table's own sequence: `<table>_<column>_seq`.
+            "SEQUENCE" | "SEQUENCE OWNED BY" | "SEQUENCE SET" => (
+                true,
+                schema == m.schema
+                    && name.len() == 1
+                    && name[0].ends_with("_seq")
+                    && m.tables.keys().any(|t| name[0].starts_with(&format!("{t}_"))),
+            ),
+            // An index names no table in the listing: in the V1 tables' namespace.
+            "INDEX" => (true, schema == m.schema && name.len() == 1 && name[0].starts_with("dashboard_app_")),
+            // `TABLE <table>` / `COLUMN <table>.<column>`: left out.
+            "ACL" | "COMMENT" => (
+                false,
+                schema == m.schema
+                    && name.len() == 2
+                    && match name[0] {
+                        "TABLE" => is_v1(name[1]),
+                        "COLUMN" => name[1].split_once('.').is_some_and(|(t, _)| is_v1(t)),
+                        _ => false,
+                    },
+            ),
+            _ => (false, false),
+        };
+        if !ok {
+            return Err(refuse());
+        }
+        if restore {
+            list.push_str(line);
+            list.push('\n');
+        }
+    }
+    Ok(list)
 }
 
 /// The rows of every table in a custom-format archive, by (schema, table):
 /// `pg_restore --data-only` writes each `TABLE DATA` entry as a comment
 /// naming it and a `COPY … FROM stdin;` block with one line per row,
 /// ended by `\.`.
-fn archive_row_counts(pg_restore: &Path, dump: &Path) -> Result<BTreeMap<(String, String), i64>> {
+fn archive_row_counts(
+    pg_restore: &Path,
+    input: File,
+    dump: &Path,
+) -> Result<BTreeMap<(String, String), i64>> {
     use std::io::BufRead;
-    let input = File::open(dump).map_err(|source| Error::ReadFile {
-        path: dump.to_owned(),
-        what: "backup archive",
-        source,
-    })?;
     let mut child = Command::new(pg_restore)
         .args(["--data-only", "--file=-"])
         .stdin(input)
@@ -619,15 +782,19 @@ fn parse_entry_comment(rest: &str) -> Option<(String, String)> {
     Some((schema.to_owned(), name.to_owned()))
 }
 
-/// Reads `manifest.json`.
+/// Reads `manifest.json` (a regular file, not a link) and checks what it
+/// names: a backup directory is untrusted input.
 pub fn read_manifest(dir: &Path) -> Result<Manifest> {
     let path = dir.join("manifest.json");
-    let text = fs::read_to_string(&path).map_err(|source| Error::ReadFile {
-        path: path.clone(),
-        what: "backup manifest",
-        source,
-    })?;
-    serde_json::from_str(&text).map_err(|e| Error::BadBackup { path, reason: e.to_string() })
+    let mut text = String::new();
+    open_backup_file(dir, "manifest.json")?
+        .take(64 * 1024 * 1024)
+        .read_to_string(&mut text)
+        .map_err(|source| Error::ReadFile { path: path.clone(), what: "backup manifest", source })?;
+    let manifest: Manifest = serde_json::from_str(&text)
+        .map_err(|e| Error::BadBackup { path: path.clone(), reason: e.to_string() })?;
+    check_manifest(&path, &manifest)?;
+    Ok(manifest)
 }
 
 /// What a restore did.
@@ -648,7 +815,9 @@ pub struct RestoreSummary {
 /// archive instance kept on LAVA 2017.10.  Refuses when V1 tables there
 /// hold any row.
 pub fn restore(paths: &Paths, dir: &Path, options: &BackupOptions) -> Result<RestoreSummary> {
-    let manifest = verify(dir, options)?;
+    // Everything the manifest names is checked here, before anything is
+    // done with it; the archive is restored only as far as `restore_list`.
+    let (manifest, restore_list) = verify_with_list(dir, options)?;
     let db = paths.database()?;
     let mut client = crate::db::connect(&db)?;
     let state = detect::inspect(&mut client, &db.describe(), true)?;
@@ -696,7 +865,16 @@ pub fn restore(paths: &Paths, dir: &Path, options: &BackupOptions) -> Result<Res
         if !created_schema {
             cmd.arg("--data-only");
         }
-        cmd.arg(format!("--dbname={}", db.effective_name())).arg(dir.join("v1-tables.dump"));
+        // Only the checked entries, from the archive opened in the backup
+        // directory (never through a link).
+        let list =
+            crate::fd::memory_file("lava-v1-restore-list", restore_list.as_bytes()).map_err(|source| {
+                Error::Backup { path: dir.to_owned(), doing: "preparing the restore of".into(), source }
+            })?;
+        let list_path = crate::fd::inherit(&mut cmd, &list);
+        cmd.arg(format!("--use-list={list_path}"))
+            .arg(format!("--dbname={}", db.effective_name()))
+            .stdin(open_backup_file(dir, DUMP)?);
         libpq_env(&mut cmd, &db, passfile.path())?;
         run(&mut cmd, "pg_restore")?;
     }
@@ -704,18 +882,41 @@ pub fn restore(paths: &Paths, dir: &Path, options: &BackupOptions) -> Result<Res
     // The job rows, in one transaction; rows whose key exists are kept.
     let mut tx = client.transaction().map_err(|e| Error::db("starting the job restore", e, ""))?;
     for copy in &manifest.job_rows {
-        let cols = copy.columns.iter().map(|c| quote_ident(c)).collect::<Vec<_>>().join(", ");
-        tx.batch_execute(&format!(
-            "CREATE TEMP TABLE restore_rows ON COMMIT DROP AS SELECT {cols} FROM {} WITH NO DATA",
-            copy.table
-        ))
-        .map_err(|e| Error::db(format!("preparing the restore of {}", copy.table), e, ""))?;
-        let path = dir.join("jobs").join(format!("{}.copy", copy.table));
-        let mut data = File::open(&path).map_err(|source| Error::ReadFile {
-            path: path.clone(),
-            what: "backup row copy",
-            source,
+        // Nothing of the manifest is formatted into SQL: the table is ours
+        // (checked against JOB_TABLES), the columns the catalogue's.
+        let (table, _) = job_table(&copy.table).ok_or_else(|| Error::BadBackup {
+            path: dir.to_owned(),
+            reason: format!("{:?} is not a V1 job table", copy.table),
         })?;
+        let qtable = qualified(&schema, table);
+        let live: Vec<String> = tx
+            .query(
+                "SELECT attname::text FROM pg_attribute WHERE attrelid = $1::text::regclass
+                 AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
+                &[&qtable],
+            )
+            .map_err(|e| Error::db(format!("reading the columns of {table}"), e, ""))?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        let mut columns = Vec::new();
+        for c in &copy.columns {
+            match live.iter().find(|l| *l == c) {
+                Some(l) => columns.push(quote_ident(l)),
+                None => {
+                    return Err(Error::Refused(format!(
+                        "the backup's rows of {table} have a column {c:?} that {table} here does not have; nothing was restored"
+                    )))
+                }
+            }
+        }
+        let cols = columns.join(", ");
+        tx.batch_execute(&format!(
+            "CREATE TEMP TABLE restore_rows ON COMMIT DROP AS SELECT {cols} FROM {qtable} WITH NO DATA"
+        ))
+        .map_err(|e| Error::db(format!("preparing the restore of {table}"), e, ""))?;
+        let path = dir.join(job_file(table));
+        let mut data = open_backup_file(dir, &job_file(table))?;
         let mut writer = tx
             .copy_in(&format!("COPY restore_rows ({cols}) FROM STDIN"))
             .map_err(|e| Error::db(format!("restoring {}", copy.table), e, ""))?;
@@ -724,8 +925,7 @@ pub fn restore(paths: &Paths, dir: &Path, options: &BackupOptions) -> Result<Res
         let inserted = tx
             .execute(
                 &format!(
-                    "INSERT INTO {} ({cols}) SELECT {cols} FROM restore_rows ON CONFLICT DO NOTHING",
-                    copy.table
+                    "INSERT INTO {qtable} ({cols}) SELECT {cols} FROM restore_rows ON CONFLICT DO NOTHING"
                 ),
                 &[],
             )
@@ -853,11 +1053,15 @@ fn set_private(path: &Path) -> Result<()> {
 }
 
 fn checksum(path: &Path) -> Result<(u64, String)> {
-    let mut f = File::open(path).map_err(|source| Error::ReadFile {
+    let f = File::open(path).map_err(|source| Error::ReadFile {
         path: path.to_owned(),
         what: "backup file",
         source,
     })?;
+    checksum_of(f, path)
+}
+
+fn checksum_of(mut f: File, path: &Path) -> Result<(u64, String)> {
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 256 * 1024];
     let mut total = 0u64;
