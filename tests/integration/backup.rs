@@ -616,3 +616,148 @@ fn a_crafted_backup_directory_is_refused_and_changes_nothing() {
     let (code, err) = restore_within_a_minute(&target, &made.path).unwrap();
     assert_eq!(code, 0, "{err}");
 }
+
+/// Every file under `dir` (links not followed) whose name is `.pgpass` or
+/// whose content holds the password.
+fn files_with_the_password(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&d) else { continue };
+        for e in rd.flatten() {
+            let p = e.path();
+            let Ok(t) = e.file_type() else { continue };
+            if t.is_dir() {
+                stack.push(p);
+            } else if t.is_file()
+                && (e.file_name() == ".pgpass"
+                    || std::fs::read(&p).is_ok_and(|c| String::from_utf8_lossy(&c).contains(LAVA_PASSWORD)))
+            {
+                found.push(p);
+            }
+        }
+    }
+    found
+}
+
+/// A stand-in for `program` (pg_dump or pg_restore) in `bin`: the real one
+/// for `--version` and for any call whose arguments do not hold `trap`;
+/// otherwise it records its pid and what PGPASSFILE is (the name, where
+/// the name leads, its mode and type, and how many lines it has, never
+/// its content) in `mark`, and sleeps, to be killed.
+fn stand_in(bin: &Path, program: &str, trap: &str, mark: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let real =
+        std::process::Command::new("sh").args(["-c", &format!("command -v {program}")]).output().unwrap();
+    let real = String::from_utf8_lossy(&real.stdout).trim().to_owned();
+    assert!(!real.is_empty(), "{program} not found");
+    let script = bin.join(program);
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\n\
+             case \" $* \" in *\" --version \"*|*\" --list \"*) exec {real} \"$@\";; esac\n\
+             case \" $* \" in *{trap}*) ;; *) exec {real} \"$@\";; esac\n\
+             {{ echo $$; echo \"$PGPASSFILE\"; readlink \"$PGPASSFILE\"; stat -L -c '%a %F' \"$PGPASSFILE\"; grep -c . \"$PGPASSFILE\"; }} > {mark}.tmp\n\
+             mv {mark}.tmp {mark}\n\
+             exec sleep 600\n",
+            mark = mark.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// Runs `lava-v1 <args>` with the stand-ins of `bin` first on PATH and
+/// TMPDIR at `tmp`, waits until a stand-in has written `mark`, checks that
+/// no file under `watched` holds the password, SIGKILLs the run and the
+/// stand-in, checks again, and returns the stand-in's record.
+fn kill_while_the_tool_runs(
+    inst: &Instance<'_>,
+    args: &[&str],
+    bin: &Path,
+    tmp: &Path,
+    mark: &Path,
+    watched: &[&Path],
+) -> Vec<String> {
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+    let mut child = crate::util::command(inst)
+        .args(args)
+        .env("PATH", path)
+        .env("TMPDIR", tmp)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !mark.exists() {
+        assert!(child.try_wait().unwrap().is_none(), "lava-v1 {args:?} ended before the stand-in ran");
+        assert!(std::time::Instant::now() < deadline, "the stand-in never ran");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let record: Vec<String> = std::fs::read_to_string(mark).unwrap().lines().map(str::to_owned).collect();
+    let while_running: Vec<_> = watched.iter().flat_map(|d| files_with_the_password(d)).collect();
+    let kill = |pid: i32| {
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::SIGKILL);
+    };
+    kill(child.id() as i32);
+    kill(record[0].parse().unwrap());
+    let _ = child.wait();
+    assert!(inst.wait_for_lava_v1_sessions_to_end());
+    assert_eq!(while_running, Vec::<std::path::PathBuf>::new(), "while the tool runs");
+    for dir in watched {
+        assert_eq!(files_with_the_password(dir), Vec::<std::path::PathBuf>::new(), "after the kill");
+    }
+    record
+}
+
+#[test]
+fn the_password_never_lands_on_disk_even_when_a_run_is_killed() {
+    let inst = Instance::new(Cluster::shared(), Seed { media: false, ..Seed::default() });
+    let work = tempfile::tempdir().unwrap();
+    let (bin, tmp, backups) = (work.path().join("bin"), work.path().join("tmp"), work.path().join("backups"));
+    for d in [&bin, &tmp, &backups] {
+        std::fs::create_dir(d).unwrap();
+    }
+    let check_record = |record: &[String]| {
+        // The passfile is an anonymous memory file the program inherited:
+        // a regular file, mode 0600, one line, on no file system.
+        assert!(record[1].starts_with("/proc/self/fd/"), "{record:?}");
+        assert!(record.get(2).is_some_and(|l| l.starts_with("/memfd:")), "{record:?}");
+        assert_eq!(record.get(3).map(String::as_str), Some("600 regular file"), "{record:?}");
+        assert_eq!(record.get(4).map(String::as_str), Some("1"), "{record:?}");
+    };
+
+    // A backup killed while pg_dump runs.
+    let mark = work.path().join("pg_dump.mark");
+    stand_in(&bin, "pg_dump", "--snapshot=", &mark);
+    let args = ["backup", "--backup-dir", backups.to_str().unwrap()];
+    let record = kill_while_the_tool_runs(&inst, &args, &bin, &tmp, &mark, &[&backups, &tmp]);
+    check_record(&record);
+    let left: Vec<_> = std::fs::read_dir(&backups).unwrap().flatten().map(|e| e.file_name()).collect();
+    assert_eq!(left.len(), 1, "the killed run's incomplete backup: {left:?}");
+
+    // A restore killed while pg_restore runs.
+    std::fs::remove_file(bin.join("pg_dump")).unwrap();
+    let out = crate::util::run(&inst, &args);
+    crate::util::assert_success(&out);
+    let made = std::fs::read_dir(&backups)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| !p.to_string_lossy().ends_with(".incomplete"))
+        .unwrap();
+    let target = Instance::new(Cluster::shared(), Seed { media: false, ..Seed::default() });
+    without_v1_data(&target);
+    let mark = work.path().join("pg_restore.mark");
+    stand_in(&bin, "pg_restore", "--dbname=", &mark);
+    let record = kill_while_the_tool_runs(
+        &target,
+        &["restore", made.to_str().unwrap()],
+        &bin,
+        &tmp,
+        &mark,
+        &[&backups, &tmp],
+    );
+    check_record(&record);
+}

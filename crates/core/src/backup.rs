@@ -16,7 +16,8 @@
 //!
 //! The dump and the row copies read one snapshot (`pg_export_snapshot`),
 //! so they agree with each other.  The password reaches `pg_dump` through a
-//! private passfile, never its argument list or a log.  Free space is
+//! passfile in memory (an anonymous `memfd` only it inherits), never its
+//! argument list, its environment, a log or the disk.  Free space is
 //! checked first, and the backup is verified after writing: `pg_restore
 //! --list` must read the archive, and every checksum must match.
 //!
@@ -363,7 +364,7 @@ fn write_backup(
         for t in tables.keys() {
             cmd.arg(format!("--table={}", exact_pattern(schema, t)));
         }
-        libpq_env(&mut cmd, db, passfile.path())?;
+        libpq_env(&mut cmd, db, &passfile)?;
         cmd.env("LC_ALL", "C");
         run(&mut cmd, "pg_dump")?;
         set_private(&out)?;
@@ -852,8 +853,7 @@ pub fn restore(paths: &Paths, dir: &Path, options: &BackupOptions) -> Result<Res
     }
     let mut summary = RestoreSummary { tables: wanted.len(), created_schema, ..Default::default() };
     if !wanted.is_empty() {
-        let scratch = tempdir_in_private()?;
-        let passfile = PassFile::new(scratch.path(), &db)?;
+        let passfile = PassFile::new(dir, &db)?;
         let mut cmd = Command::new(&options.pg_restore);
         cmd.args([
             "--no-owner",
@@ -875,7 +875,7 @@ pub fn restore(paths: &Paths, dir: &Path, options: &BackupOptions) -> Result<Res
         cmd.arg(format!("--use-list={list_path}"))
             .arg(format!("--dbname={}", db.effective_name()))
             .stdin(open_backup_file(dir, DUMP)?);
-        libpq_env(&mut cmd, &db, passfile.path())?;
+        libpq_env(&mut cmd, &db, &passfile)?;
         run(&mut cmd, "pg_restore")?;
     }
 
@@ -941,42 +941,14 @@ pub fn restore(paths: &Paths, dir: &Path, options: &BackupOptions) -> Result<Res
     Ok(summary)
 }
 
-fn tempdir_in_private() -> Result<TempDir> {
-    let base = std::env::temp_dir();
-    for n in 0..100u32 {
-        let p = base.join(format!("lava-v1-restore.{}.{n}", std::process::id()));
-        if fs::DirBuilder::new().mode(0o700).create(&p).is_ok() {
-            return Ok(TempDir(p));
-        }
-    }
-    Err(Error::Backup {
-        path: base,
-        doing: "creating a private temporary directory in".into(),
-        source: std::io::Error::other("no free name"),
-    })
-}
-
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        // Only the passfile lives here; it is removed by its own guard.
-        let _ = fs::remove_dir(&self.0);
-    }
-}
-
-/// A libpq password file, mode 0600, removed when dropped.
-struct PassFile(PathBuf);
+/// The password for libpq, in an anonymous memory file (mode 0600, a
+/// regular file as libpq requires) that only the program it is handed to
+/// inherits, as `PGPASSFILE=/proc/self/fd/<n>`: it never lands on any
+/// file system, so no kill can leave it behind.
+struct PassFile(File);
 
 impl PassFile {
     fn new(dir: &Path, db: &DbConfig) -> Result<PassFile> {
-        let path = dir.join(".pgpass");
         let esc = |s: &str| s.replace('\\', "\\\\").replace(':', "\\:");
         let line = format!(
             "{}:{}:{}:{}:{}\n",
@@ -986,25 +958,21 @@ impl PassFile {
             esc(&db.effective_user()),
             esc(&db.password)
         );
-        let mut f = private_file(&path)?;
-        f.write_all(line.as_bytes()).map_err(io_err(&path))?;
-        Ok(PassFile(path))
-    }
-
-    fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for PassFile {
-    fn drop(&mut self) {
-        let _ = fs::remove_file(&self.0);
+        crate::fd::memory_file("lava-v1-pgpass", line.as_bytes()).map(PassFile).map_err(|source| {
+            Error::Backup {
+                path: dir.to_owned(),
+                doing: "preparing the password for pg_dump and pg_restore, for".into(),
+                source,
+            }
+        })
     }
 }
 
 /// Connection settings for libpq programs, through the environment and a
-/// passfile: nothing secret on the command line.
-fn libpq_env(cmd: &mut Command, db: &DbConfig, passfile: &Path) -> Result<()> {
+/// passfile in memory: nothing secret on the command line, in the
+/// environment or on disk.
+fn libpq_env(cmd: &mut Command, db: &DbConfig, passfile: &PassFile) -> Result<()> {
+    let passfile = crate::fd::inherit(cmd, &passfile.0);
     cmd.env_remove("PGPASSWORD")
         .env("PGHOST", &db.server)
         .env("PGPORT", db.effective_port()?.to_string())
