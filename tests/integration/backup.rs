@@ -761,3 +761,59 @@ fn the_password_never_lands_on_disk_even_when_a_run_is_killed() {
     );
     check_record(&record);
 }
+
+#[test]
+fn the_postinst_reuses_a_backup_only_of_this_database_with_its_rows_as_they_are() {
+    let backups = tempfile::tempdir().unwrap();
+    let seed = Seed { media: false, ..Seed::default() };
+    // Runs the postinst of `inst` with `last-backup` naming `offered`;
+    // returns the backup it reports, and its journal.
+    let postinst_offered = |inst: &Instance<'_>, offered: &Path| -> (String, String) {
+        let root = inst.dpkg_root();
+        let state = root.join("var/lib/lava-server/v1-removal");
+        std::fs::write(state.join("last-backup"), format!("{}\n", offered.display())).unwrap();
+        let out = crate::faults::postinst_under(&root).output().unwrap();
+        crate::util::assert_success(&out);
+        let text = format!("{}{}", crate::util::stdout(&out), crate::util::stderr(&out));
+        assert!(!text.contains(LAVA_PASSWORD));
+        let used = text
+            .split("backed up to ")
+            .nth(1)
+            .and_then(|r| r.split(" (verified").next())
+            .unwrap_or_else(|| panic!("no backup reported: {text}"))
+            .to_owned();
+        (used, std::fs::read_to_string(state.join("journal.log")).unwrap())
+    };
+
+    // Another database with the very same rows (the same seed): its backup
+    // verifies and was taken after the decision, but is not of this one.
+    let other = crate::util::ready(Cluster::shared(), seed);
+    let theirs = backup::backup(&other.paths, &options(backups.path())).unwrap();
+    let inst = crate::util::ready(Cluster::shared(), seed);
+    let (used, journal) = postinst_offered(&inst, &theirs.path);
+    assert_ne!(used, theirs.path.display().to_string(), "another database's backup was reused");
+    assert!(journal.contains("not reusing the backup") && journal.contains("it is a backup of"), "{journal}");
+    assert_eq!(
+        backup::verify(Path::new(&used), &BackupOptions::default()).unwrap().tables,
+        theirs.manifest.tables
+    );
+
+    // This database's own backup, but rows changed since it was taken.
+    let inst = crate::util::ready(Cluster::shared(), seed);
+    let own = backup::backup(&inst.paths, &options(backups.path())).unwrap();
+    inst.admin()
+        .batch_execute("INSERT INTO dashboard_app_tag (id, name) VALUES (999999, 'added later')")
+        .unwrap();
+    let (used, journal) = postinst_offered(&inst, &own.path);
+    assert_ne!(used, own.path.display().to_string(), "a backup that lacks rows was reused");
+    assert!(journal.contains("dashboard_app_tag: "), "{journal}");
+    let taken = backup::verify(Path::new(&used), &BackupOptions::default()).unwrap();
+    assert_eq!(taken.tables["dashboard_app_tag"], own.manifest.tables["dashboard_app_tag"] + 1);
+
+    // This database's own backup, nothing changed: reused.
+    let inst = crate::util::ready(Cluster::shared(), seed);
+    let own = backup::backup(&inst.paths, &options(backups.path())).unwrap();
+    let (used, journal) = postinst_offered(&inst, &own.path);
+    assert_eq!(used, own.path.display().to_string());
+    assert!(journal.contains("reusing the verified backup"), "{journal}");
+}

@@ -120,6 +120,10 @@ pub struct Manifest {
     pub created: String,
     /// The database, without the password.
     pub database: String,
+    /// Which database exactly (absent in manifests written before it was
+    /// recorded: such a backup is never reused by the postinst).
+    #[serde(default)]
+    pub identity: Option<DbIdentity>,
     /// PostgreSQL server version.
     pub server_version: String,
     /// The schema every table was read from: the connection's current
@@ -137,6 +141,125 @@ pub struct Manifest {
     pub media_root: Option<PathBuf>,
     /// Every file and its checksum.
     pub files: Vec<FileEntry>,
+}
+
+/// Which database a backup is of: what names it in `instance.conf`, and
+/// what the server says it is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DbIdentity {
+    /// `current_database()`.
+    pub name: String,
+    /// The server (host, address or socket directory) and port connected to.
+    pub host: String,
+    /// The port.
+    pub port: u16,
+    /// The cluster's `system_identifier` (`pg_control_system()`), unique
+    /// per `initdb`; absent where the role may not read it.
+    pub system_identifier: Option<String>,
+    /// The database's OID in that cluster.
+    pub database_oid: i64,
+}
+
+impl std::fmt::Display for DbIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "database `{}` (oid {}) on {}:{}, cluster {}",
+            self.name,
+            self.database_oid,
+            self.host,
+            self.port,
+            self.system_identifier.as_deref().unwrap_or("unknown")
+        )
+    }
+}
+
+/// The identity of the database `client` is connected to.
+fn identity<C: GenericClient>(client: &mut C, db: &DbConfig) -> Result<DbIdentity> {
+    let row = client
+        .query_one(
+            "SELECT current_database()::text,
+                    (SELECT oid FROM pg_database WHERE datname = current_database())::bigint,
+                    CASE WHEN has_function_privilege('pg_control_system()', 'EXECUTE')
+                         THEN (SELECT system_identifier::text FROM pg_control_system()) END",
+            &[],
+        )
+        .map_err(|e| Error::db("reading which database this is", e, ""))?;
+    Ok(DbIdentity {
+        name: row.get(0),
+        host: db.server.clone(),
+        port: db.effective_port()?,
+        system_identifier: row.get(2),
+        database_oid: row.get(1),
+    })
+}
+
+/// Why the backup `manifest` describes is not a backup of the V1 data of
+/// the database `paths` names as it is now, if it is not: another
+/// database (or one the manifest does not name), another schema, or
+/// another number of rows in any V1 table or V1 job table.  Read on one
+/// snapshot.
+pub fn differs_from_live(paths: &Paths, manifest: &Manifest) -> Result<Option<String>> {
+    let db = paths.database()?;
+    let mut client = crate::db::connect(&db)?;
+    let mut tx = client
+        .build_transaction()
+        .isolation_level(postgres::IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
+        .map_err(|e| Error::db("starting a read-only transaction", e, ""))?;
+    let live = identity(&mut tx, &db)?;
+    let Some(recorded) = &manifest.identity else {
+        return Ok(Some("its manifest does not say which database it is of".into()));
+    };
+    let same = recorded.name == live.name
+        && recorded.host == live.host
+        && recorded.port == live.port
+        && recorded.database_oid == live.database_oid
+        && (recorded.system_identifier.is_none()
+            || live.system_identifier.is_none()
+            || recorded.system_identifier == live.system_identifier);
+    if !same {
+        return Ok(Some(format!("it is a backup of {recorded}, and this is {live}")));
+    }
+    let schema = crate::db::work_schema(&mut tx)?;
+    if schema != manifest.schema {
+        return Ok(Some(format!(
+            "it is of schema `{}`, and the V1 tables are in `{schema}`",
+            manifest.schema
+        )));
+    }
+    let state = detect::inspect(&mut tx, &db.describe(), true)?;
+    let tables: BTreeMap<String, i64> =
+        state.v1_tables.iter().map(|t| (t.name.clone(), t.rows.unwrap_or(0))).collect();
+    for name in tables.keys().chain(manifest.tables.keys()) {
+        let (now, then) = (tables.get(name), manifest.tables.get(name));
+        if now != then {
+            let show = |n: Option<&i64>| n.map_or("no table".to_owned(), |n| format!("{n} rows"));
+            return Ok(Some(format!("{name}: {} now, {} in the backup", show(now), show(then))));
+        }
+    }
+    for (table, filter) in JOB_TABLES {
+        let now: i64 = tx
+            .query_one(
+                &format!(
+                    "WITH v1 AS (SELECT id FROM {testjob} WHERE NOT is_pipeline)
+                     SELECT count(*) FROM {qtable} WHERE {filter}",
+                    testjob = qualified(&schema, crate::schema::TESTJOB),
+                    qtable = qualified(&schema, table),
+                    filter = job_filter(filter, &schema),
+                ),
+                &[],
+            )
+            .map_err(|e| Error::db(format!("counting the V1 rows of {table}"), e, ""))?
+            .get(0);
+        let then = manifest.job_rows.iter().find(|c| c.table == table).map(|c| c.rows);
+        if then != Some(now) {
+            let then = then.map_or("none".to_owned(), |n| n.to_string());
+            return Ok(Some(format!("{table}: {now} V1 rows now, {then} in the backup")));
+        }
+    }
+    Ok(None)
 }
 
 fn default_schema() -> String {
@@ -335,6 +458,7 @@ fn write_backup(
     v1_media: &[media::MediaDir],
     options: &BackupOptions,
 ) -> Result<Manifest> {
+    let identity = identity(tx, db)?;
     let server_version: String = tx
         .query_one("SHOW server_version", &[])
         .map_err(|e| Error::db("reading the server version", e, ""))?
@@ -467,6 +591,7 @@ fn write_backup(
         tool: format!("lava-v1 {}", env!("CARGO_PKG_VERSION")),
         created: state::utc_now(),
         database: db.describe(),
+        identity: Some(identity),
         server_version,
         schema: schema.to_owned(),
         pg_dump_version,
