@@ -77,7 +77,7 @@ fn admin_under(root: &std::path::Path, args: &[&str]) -> std::process::Command {
 
 /// The postinst, as dpkg runs it for `configure` (the workspace builds it
 /// beside `lava-v1`).
-fn postinst_under(root: &std::path::Path) -> std::process::Command {
+pub(crate) fn postinst_under(root: &std::path::Path) -> std::process::Command {
     let bin = std::path::Path::new(env!("CARGO_BIN_EXE_lava-v1")).with_file_name("lava-server-postinst");
     assert!(
         bin.exists(),

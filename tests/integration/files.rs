@@ -252,6 +252,13 @@ fn the_media_root_swapped_for_a_link_never_leads_root_outside_it() {
         assert_failure(&out, 1);
         assert!(stderr(&out).contains("not followed"), "{args:?}: {}", stderr(&out));
     }
+    // Nor is anything behind it read into a backup.
+    let backups = tempfile::tempdir().unwrap();
+    let dir_arg = backups.path().join("b");
+    let out = run(&inst, &["backup", "--backup-dir", dir_arg.to_str().unwrap()]);
+    assert_failure(&out, 1);
+    assert!(stderr(&out).contains("not followed"), "{}", stderr(&out));
+    assert!(std::fs::read_dir(&dir_arg).map_or(true, |mut d| d.next().is_none()), "a backup was left");
     assert_eq!(outside_before, hostile::listing(outside.path()));
     assert_eq!(real_before, hostile::listing(&real));
 

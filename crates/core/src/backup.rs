@@ -16,7 +16,8 @@
 //!
 //! The dump and the row copies read one snapshot (`pg_export_snapshot`),
 //! so they agree with each other.  The password reaches `pg_dump` through a
-//! private passfile, never its argument list or a log.  Free space is
+//! passfile in memory (an anonymous `memfd` only it inherits), never its
+//! argument list, its environment, a log or the disk.  Free space is
 //! checked first, and the backup is verified after writing: `pg_restore
 //! --list` must read the archive, and every checksum must match.
 //!
@@ -28,6 +29,7 @@
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufWriter, Read, Write};
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -38,13 +40,15 @@ use sha2::{Digest, Sha256};
 
 use crate::config::{DbConfig, Paths};
 use crate::detect::DbState;
-use crate::schema::{quote_ident, V1_MEDIA_DIRS};
+use crate::schema::{exact_pattern, qualified, quote_ident, V1_MEDIA_DIRS, V1_TABLES};
 use crate::{detect, media, state, Error, Result};
 
 /// Where backups go unless told otherwise.
 pub const DEFAULT_BACKUP_DIR: &str = "/var/backups/lava-server";
 
-/// The V1 job rows and their dependants: (table, rows to take).
+/// The V1 job rows and their dependants: (table, rows to take, where `v1`
+/// is the V1 jobs and `{notification}` the notification table; see
+/// [`job_filter`]).
 const JOB_TABLES: [(&str, &str); 8] = [
     ("lava_scheduler_app_testjob", "NOT is_pipeline"),
     ("lava_scheduler_app_testjob_tags", "testjob_id IN (SELECT id FROM v1)"),
@@ -55,9 +59,14 @@ const JOB_TABLES: [(&str, &str); 8] = [
     ("lava_scheduler_app_notification", "test_job_id IN (SELECT id FROM v1)"),
     (
         "lava_scheduler_app_notificationrecipient",
-        "notification_id IN (SELECT id FROM lava_scheduler_app_notification WHERE test_job_id IN (SELECT id FROM v1))",
+        "notification_id IN (SELECT id FROM {notification} WHERE test_job_id IN (SELECT id FROM v1))",
     ),
 ];
+
+/// A [`JOB_TABLES`] filter with its tables in `schema`.
+fn job_filter(filter: &str, schema: &str) -> String {
+    filter.replace("{notification}", &qualified(schema, "lava_scheduler_app_notification"))
+}
 
 /// How to take a backup.
 #[derive(Debug, Clone)]
@@ -113,8 +122,17 @@ pub struct Manifest {
     pub created: String,
     /// The database, without the password.
     pub database: String,
+    /// Which database exactly (absent in manifests written before it was
+    /// recorded: such a backup is never reused by the postinst).
+    #[serde(default)]
+    pub identity: Option<DbIdentity>,
     /// PostgreSQL server version.
     pub server_version: String,
+    /// The schema every table was read from: the connection's current
+    /// schema, the one the drop works on (`public` in manifests written
+    /// before it was recorded).
+    #[serde(default = "default_schema")]
+    pub schema: String,
     /// `pg_dump --version`.
     pub pg_dump_version: String,
     /// V1 tables in the dump, with their row counts.
@@ -125,6 +143,129 @@ pub struct Manifest {
     pub media_root: Option<PathBuf>,
     /// Every file and its checksum.
     pub files: Vec<FileEntry>,
+}
+
+/// Which database a backup is of: what names it in `instance.conf`, and
+/// what the server says it is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DbIdentity {
+    /// `current_database()`.
+    pub name: String,
+    /// The server (host, address or socket directory) and port connected to.
+    pub host: String,
+    /// The port.
+    pub port: u16,
+    /// The cluster's `system_identifier` (`pg_control_system()`), unique
+    /// per `initdb`; absent where the role may not read it.
+    pub system_identifier: Option<String>,
+    /// The database's OID in that cluster.
+    pub database_oid: i64,
+}
+
+impl std::fmt::Display for DbIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "database `{}` (oid {}) on {}:{}, cluster {}",
+            self.name,
+            self.database_oid,
+            self.host,
+            self.port,
+            self.system_identifier.as_deref().unwrap_or("unknown")
+        )
+    }
+}
+
+/// The identity of the database `client` is connected to.
+fn identity<C: GenericClient>(client: &mut C, db: &DbConfig) -> Result<DbIdentity> {
+    let row = client
+        .query_one(
+            "SELECT current_database()::text,
+                    (SELECT oid FROM pg_database WHERE datname = current_database())::bigint,
+                    CASE WHEN has_function_privilege('pg_control_system()', 'EXECUTE')
+                         THEN (SELECT system_identifier::text FROM pg_control_system()) END",
+            &[],
+        )
+        .map_err(|e| Error::db("reading which database this is", e, ""))?;
+    Ok(DbIdentity {
+        name: row.get(0),
+        host: db.server.clone(),
+        port: db.effective_port()?,
+        system_identifier: row.get(2),
+        database_oid: row.get(1),
+    })
+}
+
+/// Why the backup `manifest` describes is not a backup of the V1 data of
+/// the database `paths` names as it is now, if it is not: another
+/// database (or one the manifest does not name), another schema, or
+/// another number of rows in any V1 table or V1 job table.  Read on one
+/// snapshot.
+pub fn differs_from_live(paths: &Paths, manifest: &Manifest) -> Result<Option<String>> {
+    let db = paths.database()?;
+    let mut client = crate::db::connect(&db)?;
+    let mut tx = client
+        .build_transaction()
+        .isolation_level(postgres::IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
+        .map_err(|e| Error::db("starting a read-only transaction", e, ""))?;
+    let live = identity(&mut tx, &db)?;
+    let Some(recorded) = &manifest.identity else {
+        return Ok(Some("its manifest does not say which database it is of".into()));
+    };
+    let same = recorded.name == live.name
+        && recorded.host == live.host
+        && recorded.port == live.port
+        && recorded.database_oid == live.database_oid
+        && (recorded.system_identifier.is_none()
+            || live.system_identifier.is_none()
+            || recorded.system_identifier == live.system_identifier);
+    if !same {
+        return Ok(Some(format!("it is a backup of {recorded}, and this is {live}")));
+    }
+    let schema = crate::db::work_schema(&mut tx)?;
+    if schema != manifest.schema {
+        return Ok(Some(format!(
+            "it is of schema `{}`, and the V1 tables are in `{schema}`",
+            manifest.schema
+        )));
+    }
+    let state = detect::inspect(&mut tx, &db.describe(), true)?;
+    let tables: BTreeMap<String, i64> =
+        state.v1_tables.iter().map(|t| (t.name.clone(), t.rows.unwrap_or(0))).collect();
+    for name in tables.keys().chain(manifest.tables.keys()) {
+        let (now, then) = (tables.get(name), manifest.tables.get(name));
+        if now != then {
+            let show = |n: Option<&i64>| n.map_or("no table".to_owned(), |n| format!("{n} rows"));
+            return Ok(Some(format!("{name}: {} now, {} in the backup", show(now), show(then))));
+        }
+    }
+    for (table, filter) in JOB_TABLES {
+        let now: i64 = tx
+            .query_one(
+                &format!(
+                    "WITH v1 AS (SELECT id FROM {testjob} WHERE NOT is_pipeline)
+                     SELECT count(*) FROM {qtable} WHERE {filter}",
+                    testjob = qualified(&schema, crate::schema::TESTJOB),
+                    qtable = qualified(&schema, table),
+                    filter = job_filter(filter, &schema),
+                ),
+                &[],
+            )
+            .map_err(|e| Error::db(format!("counting the V1 rows of {table}"), e, ""))?
+            .get(0);
+        let then = manifest.job_rows.iter().find(|c| c.table == table).map(|c| c.rows);
+        if then != Some(now) {
+            let then = then.map_or("none".to_owned(), |n| n.to_string());
+            return Ok(Some(format!("{table}: {now} V1 rows now, {then} in the backup")));
+        }
+    }
+    Ok(None)
+}
+
+fn default_schema() -> String {
+    "public".to_owned()
 }
 
 /// A finished, verified backup.
@@ -152,13 +293,16 @@ pub fn backup(paths: &Paths, options: &BackupOptions) -> Result<Backup> {
         .start()
         .map_err(|e| Error::db("starting the backup transaction", e, ""))?;
     let state = detect::inspect(&mut tx, &db.describe(), true)?;
+    // The schema detection counted in and the drop will empty: the backup
+    // reads exactly that one, whatever else the search_path holds.
+    let schema = crate::db::work_schema(&mut tx)?;
     let v1_media: Vec<media::MediaDir> =
         media::v1_media(&media_root).into_iter().filter(|m| m.exists).collect();
     if state.v1_tables.is_empty() && state.v1_jobs.total == 0 && v1_media.is_empty() {
         return Err(Error::Refused("there is no V1 data to back up (no V1 tables, jobs or media)".into()));
     }
 
-    check_space(&options.dir, needed_bytes(&mut tx, &state, &v1_media)?)?;
+    check_space(&options.dir, needed_bytes(&mut tx, &state, &schema, &v1_media)?)?;
 
     let base = &options.dir;
     fs::DirBuilder::new().recursive(true).mode(0o700).create(base).map_err(io_err(base))?;
@@ -185,8 +329,8 @@ pub fn backup(paths: &Paths, options: &BackupOptions) -> Result<Backup> {
     };
     log::info!("writing the V1 backup to {}", partial.display());
     crate::fault::point("backup-after-space-check");
-    let finished =
-        write_backup(&mut tx, &db, &partial, &state, &media_root, &v1_media, options).and_then(|manifest| {
+    let finished = write_backup(&mut tx, &db, &partial, &schema, &state, &media_root, &v1_media, options)
+        .and_then(|manifest| {
             tx.commit().map_err(|e| Error::db("finishing the backup transaction", e, ""))?;
             verify(&partial, options)?;
             Ok(manifest)
@@ -226,7 +370,8 @@ pub fn check_room(paths: &Paths, dir: &Path) -> Result<()> {
     let state = detect::inspect(&mut tx, &db.describe(), false)?;
     let v1_media: Vec<media::MediaDir> =
         media::v1_media(&media_root).into_iter().filter(|m| m.exists).collect();
-    let needed = needed_bytes(&mut tx, &state, &v1_media)?;
+    let schema = crate::db::work_schema(&mut tx)?;
+    let needed = needed_bytes(&mut tx, &state, &schema, &v1_media)?;
     tx.commit().map_err(|e| Error::db("finishing the read-only transaction", e, ""))?;
     check_space(dir, needed)
 }
@@ -237,18 +382,22 @@ pub fn check_room(paths: &Paths, dir: &Path) -> Result<()> {
 fn needed_bytes<C: GenericClient>(
     client: &mut C,
     state: &DbState,
+    schema: &str,
     v1_media: &[media::MediaDir],
 ) -> Result<u64> {
     let table_names: Vec<&str> = state.v1_tables.iter().map(|t| t.name.as_str()).collect();
+    let testjob = qualified(schema, crate::schema::TESTJOB);
     let db_bytes: i64 = client
         .query_one(
-            "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0)::bigint
+            &format!(
+                "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0)::bigint
                + (SELECT CASE WHEN count(*) = 0 THEN 0
-                      ELSE pg_total_relation_size('lava_scheduler_app_testjob') * count(*) FILTER (WHERE NOT is_pipeline) / count(*)
-                      END FROM lava_scheduler_app_testjob)::bigint
+                      ELSE pg_total_relation_size($3::text::regclass) * count(*) FILTER (WHERE NOT is_pipeline) / count(*)
+                      END FROM {testjob})::bigint
              FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-             WHERE n.nspname = current_schema() AND c.relname = ANY($1)",
-            &[&table_names],
+             WHERE n.nspname = $2 AND c.relname = ANY($1)",
+            ),
+            &[&table_names, &schema, &testjob],
         )
         .map_err(|e| Error::db("estimating the backup size", e, ""))?
         .get(0);
@@ -336,11 +485,13 @@ fn write_backup(
     tx: &mut postgres::Transaction<'_>,
     db: &DbConfig,
     dir: &Path,
+    schema: &str,
     state: &detect::DbState,
     media_root: &Path,
     v1_media: &[media::MediaDir],
     options: &BackupOptions,
 ) -> Result<Manifest> {
+    let identity = identity(tx, db)?;
     let server_version: String = tx
         .query_one("SHOW server_version", &[])
         .map_err(|e| Error::db("reading the server version", e, ""))?
@@ -364,11 +515,13 @@ fn write_backup(
             .arg(format!("--file={}", out.display()))
             .arg(format!("--snapshot={snapshot}"))
             .arg("--lock-wait-timeout=30000")
-            .arg("--no-password");
+            .arg("--no-password")
+            // Every pattern must match its table: nothing left out quietly.
+            .arg("--strict-names");
         for t in tables.keys() {
-            cmd.arg(format!("--table=public.{t}"));
+            cmd.arg(format!("--table={}", exact_pattern(schema, t)));
         }
-        libpq_env(&mut cmd, db, passfile.path())?;
+        libpq_env(&mut cmd, db, &passfile)?;
         cmd.env("LC_ALL", "C");
         run(&mut cmd, "pg_dump")?;
         set_private(&out)?;
@@ -384,16 +537,19 @@ fn write_backup(
             .query(
                 "SELECT attname::text FROM pg_attribute WHERE attrelid = $1::text::regclass
                  AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
-                &[&table],
+                &[&qualified(schema, table)],
             )
             .map_err(|e| Error::db(format!("reading the columns of {table}"), e, ""))?
             .iter()
             .map(|r| r.get(0))
             .collect();
         let cols = columns.iter().map(|c| quote_ident(c)).collect::<Vec<_>>().join(", ");
+        let filter = job_filter(filter, schema);
         let sql = format!(
-            "COPY (WITH v1 AS (SELECT id FROM lava_scheduler_app_testjob WHERE NOT is_pipeline)
-                   SELECT {cols} FROM {table} WHERE {filter} ORDER BY 1) TO STDOUT"
+            "COPY (WITH v1 AS (SELECT id FROM {testjob} WHERE NOT is_pipeline)
+                   SELECT {cols} FROM {qtable} WHERE {filter} ORDER BY 1) TO STDOUT",
+            testjob = qualified(schema, crate::schema::TESTJOB),
+            qtable = qualified(schema, table),
         );
         let path = jobs_dir.join(format!("{table}.copy"));
         let mut file = BufWriter::new(private_file(&path)?);
@@ -430,7 +586,12 @@ fn write_backup(
         // What the removers will not cross, the backup does not take: a
         // bind mount (same device, so --one-file-system misses it) may
         // hold anything from anywhere.
-        let real_root = std::fs::canonicalize(media_root).unwrap_or_else(|_| media_root.to_owned());
+        // tar reads below the media root opened once, as the removers do
+        // (a link swapped in for it later changes nothing), through
+        // `/proc/<pid>/fd/<n>`, which names that very directory.
+        let root = crate::remove::open_root(media_root)?;
+        let root_dir = PathBuf::from(format!("/proc/{}/fd/{}", std::process::id(), root.as_raw_fd()));
+        let real_root = std::fs::read_link(&root_dir).unwrap_or_else(|_| media_root.to_owned());
         for point in media::mount_points_below(&real_root) {
             if v1_media.iter().any(|m| point.starts_with(&m.name)) {
                 log::warn!(
@@ -440,12 +601,13 @@ fn write_backup(
                 cmd.arg("--exclude").arg(&point);
             }
         }
-        cmd.arg("-C").arg(media_root);
+        cmd.arg("-C").arg(&root_dir);
         for m in v1_media {
             cmd.arg(&m.name);
         }
         cmd.env("LC_ALL", "C");
         run(&mut cmd, "tar")?;
+        drop(root);
         set_private(&tar)?;
         sync_file(&tar)?;
         Some(media_root.to_owned())
@@ -468,7 +630,9 @@ fn write_backup(
         tool: format!("lava-v1 {}", env!("CARGO_PKG_VERSION")),
         created: state::utc_now(),
         database: db.describe(),
+        identity: Some(identity),
         server_version,
+        schema: schema.to_owned(),
         pg_dump_version,
         tables,
         job_rows,
@@ -483,12 +647,22 @@ fn write_backup(
     Ok(manifest)
 }
 
-/// Checks a backup: the manifest parses, every checksum matches, and
-/// `pg_restore --list` reads the archive and finds every table's data.
+/// Checks a backup, which is untrusted input: the manifest parses and
+/// names only the V1 and job tables and the files a backup has (each
+/// opened inside the backup directory, never through a link, regular
+/// files only); every checksum matches; the archive holds nothing but the
+/// V1 tables of the manifest's schema (`pg_restore --list`), and the rows
+/// of each are as many as the manifest says.
 pub fn verify(dir: &Path, options: &BackupOptions) -> Result<Manifest> {
+    verify_with_list(dir, options).map(|(manifest, _)| manifest)
+}
+
+/// [`verify`], also returning the archive's entries to restore (a
+/// `pg_restore --use-list` file; empty without an archive).
+fn verify_with_list(dir: &Path, options: &BackupOptions) -> Result<(Manifest, String)> {
     let manifest = read_manifest(dir)?;
     for f in &manifest.files {
-        let (bytes, sha) = checksum(&dir.join(&f.name))?;
+        let (bytes, sha) = checksum_of(open_backup_file(dir, &f.name)?, &dir.join(&f.name))?;
         if bytes != f.bytes || sha != f.sha256 {
             return Err(Error::BadBackup {
                 path: dir.to_owned(),
@@ -496,11 +670,13 @@ pub fn verify(dir: &Path, options: &BackupOptions) -> Result<Manifest> {
             });
         }
     }
+    let mut restore_list = String::new();
     if !manifest.tables.is_empty() {
-        let dump = dir.join("v1-tables.dump");
+        let dump = dir.join(DUMP);
         let out = Command::new(&options.pg_restore)
             .arg("--list")
-            .arg(&dump)
+            .stdin(open_backup_file(dir, DUMP)?)
+            .env("LC_ALL", "C")
             .output()
             .map_err(|source| Error::Spawn { program: "pg_restore".into(), source })?;
         if !out.status.success() {
@@ -509,28 +685,281 @@ pub fn verify(dir: &Path, options: &BackupOptions) -> Result<Manifest> {
                 reason: format!("pg_restore --list failed: {}", String::from_utf8_lossy(&out.stderr).trim()),
             });
         }
-        let listing = String::from_utf8_lossy(&out.stdout);
-        for t in manifest.tables.keys() {
-            if !listing.lines().any(|l| l.contains(" TABLE DATA ") && l.contains(&format!(" {t} "))) {
-                return Err(Error::BadBackup {
-                    path: dump.clone(),
-                    reason: format!("the archive has no data for {t}"),
-                });
+        restore_list = archive_entries(&String::from_utf8_lossy(&out.stdout), &manifest)
+            .map_err(|reason| Error::BadBackup { path: dump.clone(), reason })?;
+        // Every table's rows, counted in the archive itself: the manifest's
+        // counts are the live tables' on the backup's snapshot.
+        let counts = archive_row_counts(&options.pg_restore, open_backup_file(dir, DUMP)?, &dump)?;
+        let bad = |reason: String| Err(Error::BadBackup { path: dump.clone(), reason });
+        for (t, &n) in &manifest.tables {
+            match counts.get(&(manifest.schema.clone(), t.clone())) {
+                Some(&c) if c == n => {}
+                Some(&c) => {
+                    return bad(format!(
+                        "the archive holds {c} rows of {}, but the table held {n} when the backup was taken",
+                        qualified(&manifest.schema, t)
+                    ))
+                }
+                None => {
+                    return bad(format!("the archive has no data for {}", qualified(&manifest.schema, t)))
+                }
             }
         }
+        if let Some((s, t)) =
+            counts.keys().find(|(s, t)| *s != manifest.schema || !manifest.tables.contains_key(t))
+        {
+            return bad(format!(
+                "the archive holds data for {}, which manifest.json does not list",
+                qualified(s, t)
+            ));
+        }
     }
-    Ok(manifest)
+    Ok((manifest, restore_list))
 }
 
-/// Reads `manifest.json`.
+/// The archive of the V1 tables, in a backup.
+const DUMP: &str = "v1-tables.dump";
+/// The tar of the V1 media, in a backup.
+const MEDIA_TAR: &str = "media.tar";
+
+/// The row copy of a job table, in a backup.
+fn job_file(table: &str) -> String {
+    format!("jobs/{table}.copy")
+}
+
+/// The one [`JOB_TABLES`] entry named `name`.
+fn job_table(name: &str) -> Option<(&'static str, &'static str)> {
+    JOB_TABLES.iter().copied().find(|(t, _)| *t == name)
+}
+
+/// Opens the file `name` of the backup `dir` (see [`crate::fd::open_in`]).
+fn open_backup_file(dir: &Path, name: &str) -> Result<File> {
+    crate::fd::open_in(dir, name).map_err(|e| match e.kind() {
+        std::io::ErrorKind::InvalidInput => Error::BadBackup {
+            path: dir.to_owned(),
+            reason: format!("{e}: a backup holds only regular files inside its directory"),
+        },
+        _ => Error::ReadFile { path: dir.join(name), what: "backup file", source: e },
+    })
+}
+
+/// Checks what a manifest names, before anything uses it: only V1 tables,
+/// only the job tables a backup copies (each once, with columns, each
+/// once), and only the files a backup has, each listed once; every
+/// table's data has its file.
+fn check_manifest(path: &Path, m: &Manifest) -> Result<()> {
+    let bad = |reason: String| Err(Error::BadBackup { path: path.to_owned(), reason });
+    if let Some(t) = m.tables.keys().find(|t| !V1_TABLES.contains(&t.as_str())) {
+        return bad(format!("it lists {t:?} as a V1 table, and it is not one; refused"));
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for copy in &m.job_rows {
+        if job_table(&copy.table).is_none() {
+            return bad(format!(
+                "it lists rows of {:?}, which is not one of the V1 job tables; refused",
+                copy.table
+            ));
+        }
+        if !seen.insert(copy.table.as_str()) {
+            return bad(format!("it lists the rows of {} twice", copy.table));
+        }
+        let mut columns = std::collections::BTreeSet::new();
+        if copy.columns.is_empty() || !copy.columns.iter().all(|c| columns.insert(c.as_str())) {
+            return bad(format!("the columns it lists for {} are empty or repeated", copy.table));
+        }
+    }
+    let mut known: Vec<String> = vec![DUMP.to_owned(), MEDIA_TAR.to_owned()];
+    known.extend(JOB_TABLES.iter().map(|(t, _)| job_file(t)));
+    let mut files = std::collections::BTreeSet::new();
+    for f in &m.files {
+        if !known.contains(&f.name) {
+            return bad(format!("it names the file {:?}, which is not a file of a backup; refused", f.name));
+        }
+        if !files.insert(f.name.as_str()) {
+            return bad(format!("it lists {} twice", f.name));
+        }
+    }
+    let mut needed: Vec<String> = m.job_rows.iter().map(|c| job_file(&c.table)).collect();
+    if !m.tables.is_empty() {
+        needed.push(DUMP.to_owned());
+    }
+    if let Some(missing) = needed.iter().find(|n| !files.contains(n.as_str())) {
+        return bad(format!("it has no checksum for {missing}"));
+    }
+    Ok(())
+}
+
+/// What of an archive may be restored, from `pg_restore --list`: every
+/// entry must belong to a V1 table of the manifest, in the manifest's
+/// schema — the table, its data, its sequences, defaults, constraints and
+/// indexes (grants and comments on them are left out).  Anything else
+/// (another table, a view, a function, another schema) refuses the whole
+/// archive.  Returns the entries to restore, as a `--use-list` file.
+fn archive_entries(listing: &str, m: &Manifest) -> std::result::Result<String, String> {
+    // Longest first: "SEQUENCE OWNED BY" before "SEQUENCE".
+    const KINDS: [&str; 11] = [
+        "SEQUENCE OWNED BY",
+        "SEQUENCE SET",
+        "FK CONSTRAINT",
+        "TABLE DATA",
+        "CONSTRAINT",
+        "SEQUENCE",
+        "DEFAULT",
+        "COMMENT",
+        "INDEX",
+        "TABLE",
+        "ACL",
+    ];
+    let is_v1 = |t: &str| m.tables.contains_key(t);
+    let mut list = String::new();
+    for line in listing.lines() {
+        if line.trim().is_empty() || line.starts_with(';') {
+            continue;
+        }
+        let refuse = || format!("the archive holds something other than the V1 tables: {line:?}; refused");
+        // `<id>; <catalog oid> <oid> <kind> <schema> <name…> <owner>`
+        let rest = line.split_once("; ").map(|(_, r)| r).ok_or_else(refuse)?;
+        let mut words = rest.splitn(3, ' ');
+        let (_, _, rest) = (words.next(), words.next(), words.next().ok_or_else(refuse)?);
+        let kind = KINDS.iter().find(|k| rest.starts_with(&format!("{k} "))).ok_or_else(refuse)?;
+        let words: Vec<&str> = rest[kind.len() + 1..].split(' ').collect();
+        let (schema, name) = match words.as_slice() {
+            [schema, name @ .., _owner] if !name.is_empty() => (*schema, name),
+            _ => return Err(refuse()),
+        };
+        let (restore, ok) = match *kind {
+            "TABLE" | "TABLE DATA" => (true, schema == m.schema && name.len() == 1 && is_v1(name[0])),
+            // `<table> <constraint>`, `<table> <column>`
+            "CONSTRAINT" | "FK CONSTRAINT" | "DEFAULT" => {
+                (true, schema == m.schema && name.len() == 2 && is_v1(name[0]))
+            }
+            // A V1 table's own sequence: `<table>_<column>_seq`.
+            "SEQUENCE" | "SEQUENCE OWNED BY" | "SEQUENCE SET" => (
+                true,
+                schema == m.schema
+                    && name.len() == 1
+                    && name[0].ends_with("_seq")
+                    && m.tables.keys().any(|t| name[0].starts_with(&format!("{t}_"))),
+            ),
+            // An index names no table in the listing: in the V1 tables' namespace.
+            "INDEX" => (true, schema == m.schema && name.len() == 1 && name[0].starts_with("dashboard_app_")),
+            // `TABLE <table>` / `COLUMN <table>.<column>`: left out.
+            "ACL" | "COMMENT" => (
+                false,
+                schema == m.schema
+                    && name.len() == 2
+                    && match name[0] {
+                        "TABLE" => is_v1(name[1]),
+                        "COLUMN" => name[1].split_once('.').is_some_and(|(t, _)| is_v1(t)),
+                        _ => false,
+                    },
+            ),
+            _ => (false, false),
+        };
+        if !ok {
+            return Err(refuse());
+        }
+        if restore {
+            list.push_str(line);
+            list.push('\n');
+        }
+    }
+    Ok(list)
+}
+
+/// The rows of every table in a custom-format archive, by (schema, table):
+/// `pg_restore --data-only` writes each `TABLE DATA` entry as a comment
+/// naming it and a `COPY … FROM stdin;` block with one line per row,
+/// ended by `\.`.
+fn archive_row_counts(
+    pg_restore: &Path,
+    input: File,
+    dump: &Path,
+) -> Result<BTreeMap<(String, String), i64>> {
+    use std::io::BufRead;
+    let mut child = Command::new(pg_restore)
+        .args(["--data-only", "--file=-"])
+        .stdin(input)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .env("LC_ALL", "C")
+        .spawn()
+        .map_err(|source| Error::Spawn { program: "pg_restore".into(), source })?;
+    let mut stderr = child.stderr.take().expect("piped stderr");
+    let errors = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stderr.read_to_string(&mut text);
+        text
+    });
+    let stdout = std::io::BufReader::new(child.stdout.take().expect("piped stdout"));
+    let mut counts: BTreeMap<(String, String), i64> = BTreeMap::new();
+    let mut current: Option<(String, String)> = None;
+    let mut in_copy = false;
+    let mut stray_copy = false;
+    for line in stdout.split(b'\n') {
+        let line = line.map_err(|source| Error::ReadFile {
+            path: dump.to_owned(),
+            what: "pg_restore's output for",
+            source,
+        })?;
+        if in_copy {
+            if line == b"\\." {
+                in_copy = false;
+            } else if let Some(key) = &current {
+                *counts.entry(key.clone()).or_default() += 1;
+            }
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix(b"-- Data for Name: ") {
+            current = parse_entry_comment(&String::from_utf8_lossy(rest));
+            if let Some(key) = &current {
+                counts.entry(key.clone()).or_default();
+            }
+        } else if line.starts_with(b"COPY ") && line.ends_with(b" FROM stdin;") {
+            stray_copy |= current.is_none();
+            in_copy = true;
+        }
+    }
+    let status = child.wait().map_err(|source| Error::Spawn { program: "pg_restore".into(), source })?;
+    let errors = errors.join().unwrap_or_default();
+    if !status.success() || in_copy {
+        return Err(Error::BadBackup {
+            path: dump.to_owned(),
+            reason: format!("pg_restore cannot read the archive's data: {}", errors.trim()),
+        });
+    }
+    if stray_copy {
+        return Err(Error::BadBackup {
+            path: dump.to_owned(),
+            reason: "the archive holds rows outside any table's data entry".into(),
+        });
+    }
+    Ok(counts)
+}
+
+/// `(schema, table)` of a `TABLE DATA` entry from the rest of pg_restore's
+/// comment `-- Data for Name: <table>; Type: <type>; Schema: <schema>;
+/// Owner: <owner>`; `None` for other types (a sequence's value).
+fn parse_entry_comment(rest: &str) -> Option<(String, String)> {
+    let (name, rest) = rest.split_once("; Type: ")?;
+    let rest = rest.strip_prefix("TABLE DATA; Schema: ")?;
+    let schema = rest.rfind("; Owner: ").map_or(rest, |i| &rest[..i]);
+    Some((schema.to_owned(), name.to_owned()))
+}
+
+/// Reads `manifest.json` (a regular file, not a link) and checks what it
+/// names: a backup directory is untrusted input.
 pub fn read_manifest(dir: &Path) -> Result<Manifest> {
     let path = dir.join("manifest.json");
-    let text = fs::read_to_string(&path).map_err(|source| Error::ReadFile {
-        path: path.clone(),
-        what: "backup manifest",
-        source,
-    })?;
-    serde_json::from_str(&text).map_err(|e| Error::BadBackup { path, reason: e.to_string() })
+    let mut text = String::new();
+    open_backup_file(dir, "manifest.json")?
+        .take(64 * 1024 * 1024)
+        .read_to_string(&mut text)
+        .map_err(|source| Error::ReadFile { path: path.clone(), what: "backup manifest", source })?;
+    let manifest: Manifest = serde_json::from_str(&text)
+        .map_err(|e| Error::BadBackup { path: path.clone(), reason: e.to_string() })?;
+    check_manifest(&path, &manifest)?;
+    Ok(manifest)
 }
 
 /// What a restore did.
@@ -551,10 +980,21 @@ pub struct RestoreSummary {
 /// archive instance kept on LAVA 2017.10.  Refuses when V1 tables there
 /// hold any row.
 pub fn restore(paths: &Paths, dir: &Path, options: &BackupOptions) -> Result<RestoreSummary> {
-    let manifest = verify(dir, options)?;
+    // Everything the manifest names is checked here, before anything is
+    // done with it; the archive is restored only as far as `restore_list`.
+    let (manifest, restore_list) = verify_with_list(dir, options)?;
     let db = paths.database()?;
     let mut client = crate::db::connect(&db)?;
     let state = detect::inspect(&mut client, &db.describe(), true)?;
+    // pg_restore puts every table back into the schema it was dumped from.
+    let schema = crate::db::work_schema(&mut client)?;
+    if schema != manifest.schema {
+        return Err(Error::Refused(format!(
+            "the backup was taken from schema `{}`, but {} works on schema `{schema}` (the first of its search_path that exists); restore needs the same schema",
+            manifest.schema,
+            db.describe()
+        )));
+    }
     let wanted: Vec<&String> = manifest.tables.keys().collect();
     let existing: Vec<&detect::TableRows> =
         state.v1_tables.iter().filter(|t| wanted.contains(&&t.name)).collect();
@@ -577,8 +1017,7 @@ pub fn restore(paths: &Paths, dir: &Path, options: &BackupOptions) -> Result<Res
     }
     let mut summary = RestoreSummary { tables: wanted.len(), created_schema, ..Default::default() };
     if !wanted.is_empty() {
-        let scratch = tempdir_in_private()?;
-        let passfile = PassFile::new(scratch.path(), &db)?;
+        let passfile = PassFile::new(dir, &db)?;
         let mut cmd = Command::new(&options.pg_restore);
         cmd.args([
             "--no-owner",
@@ -590,26 +1029,58 @@ pub fn restore(paths: &Paths, dir: &Path, options: &BackupOptions) -> Result<Res
         if !created_schema {
             cmd.arg("--data-only");
         }
-        cmd.arg(format!("--dbname={}", db.effective_name())).arg(dir.join("v1-tables.dump"));
-        libpq_env(&mut cmd, &db, passfile.path())?;
+        // Only the checked entries, from the archive opened in the backup
+        // directory (never through a link).
+        let list =
+            crate::fd::memory_file("lava-v1-restore-list", restore_list.as_bytes()).map_err(|source| {
+                Error::Backup { path: dir.to_owned(), doing: "preparing the restore of".into(), source }
+            })?;
+        let list_path = crate::fd::inherit(&mut cmd, &list);
+        cmd.arg(format!("--use-list={list_path}"))
+            .arg(format!("--dbname={}", db.effective_name()))
+            .stdin(open_backup_file(dir, DUMP)?);
+        libpq_env(&mut cmd, &db, &passfile)?;
         run(&mut cmd, "pg_restore")?;
     }
 
     // The job rows, in one transaction; rows whose key exists are kept.
     let mut tx = client.transaction().map_err(|e| Error::db("starting the job restore", e, ""))?;
     for copy in &manifest.job_rows {
-        let cols = copy.columns.iter().map(|c| quote_ident(c)).collect::<Vec<_>>().join(", ");
-        tx.batch_execute(&format!(
-            "CREATE TEMP TABLE restore_rows ON COMMIT DROP AS SELECT {cols} FROM {} WITH NO DATA",
-            copy.table
-        ))
-        .map_err(|e| Error::db(format!("preparing the restore of {}", copy.table), e, ""))?;
-        let path = dir.join("jobs").join(format!("{}.copy", copy.table));
-        let mut data = File::open(&path).map_err(|source| Error::ReadFile {
-            path: path.clone(),
-            what: "backup row copy",
-            source,
+        // Nothing of the manifest is formatted into SQL: the table is ours
+        // (checked against JOB_TABLES), the columns the catalogue's.
+        let (table, _) = job_table(&copy.table).ok_or_else(|| Error::BadBackup {
+            path: dir.to_owned(),
+            reason: format!("{:?} is not a V1 job table", copy.table),
         })?;
+        let qtable = qualified(&schema, table);
+        let live: Vec<String> = tx
+            .query(
+                "SELECT attname::text FROM pg_attribute WHERE attrelid = $1::text::regclass
+                 AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
+                &[&qtable],
+            )
+            .map_err(|e| Error::db(format!("reading the columns of {table}"), e, ""))?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        let mut columns = Vec::new();
+        for c in &copy.columns {
+            match live.iter().find(|l| *l == c) {
+                Some(l) => columns.push(quote_ident(l)),
+                None => {
+                    return Err(Error::Refused(format!(
+                        "the backup's rows of {table} have a column {c:?} that {table} here does not have; nothing was restored"
+                    )))
+                }
+            }
+        }
+        let cols = columns.join(", ");
+        tx.batch_execute(&format!(
+            "CREATE TEMP TABLE restore_rows ON COMMIT DROP AS SELECT {cols} FROM {qtable} WITH NO DATA"
+        ))
+        .map_err(|e| Error::db(format!("preparing the restore of {table}"), e, ""))?;
+        let path = dir.join(job_file(table));
+        let mut data = open_backup_file(dir, &job_file(table))?;
         let mut writer = tx
             .copy_in(&format!("COPY restore_rows ({cols}) FROM STDIN"))
             .map_err(|e| Error::db(format!("restoring {}", copy.table), e, ""))?;
@@ -618,8 +1089,7 @@ pub fn restore(paths: &Paths, dir: &Path, options: &BackupOptions) -> Result<Res
         let inserted = tx
             .execute(
                 &format!(
-                    "INSERT INTO {} ({cols}) SELECT {cols} FROM restore_rows ON CONFLICT DO NOTHING",
-                    copy.table
+                    "INSERT INTO {qtable} ({cols}) SELECT {cols} FROM restore_rows ON CONFLICT DO NOTHING"
                 ),
                 &[],
             )
@@ -635,42 +1105,14 @@ pub fn restore(paths: &Paths, dir: &Path, options: &BackupOptions) -> Result<Res
     Ok(summary)
 }
 
-fn tempdir_in_private() -> Result<TempDir> {
-    let base = std::env::temp_dir();
-    for n in 0..100u32 {
-        let p = base.join(format!("lava-v1-restore.{}.{n}", std::process::id()));
-        if fs::DirBuilder::new().mode(0o700).create(&p).is_ok() {
-            return Ok(TempDir(p));
-        }
-    }
-    Err(Error::Backup {
-        path: base,
-        doing: "creating a private temporary directory in".into(),
-        source: std::io::Error::other("no free name"),
-    })
-}
-
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        // Only the passfile lives here; it is removed by its own guard.
-        let _ = fs::remove_dir(&self.0);
-    }
-}
-
-/// A libpq password file, mode 0600, removed when dropped.
-struct PassFile(PathBuf);
+/// The password for libpq, in an anonymous memory file (mode 0600, a
+/// regular file as libpq requires) that only the program it is handed to
+/// inherits, as `PGPASSFILE=/proc/self/fd/<n>`: it never lands on any
+/// file system, so no kill can leave it behind.
+struct PassFile(File);
 
 impl PassFile {
     fn new(dir: &Path, db: &DbConfig) -> Result<PassFile> {
-        let path = dir.join(".pgpass");
         let esc = |s: &str| s.replace('\\', "\\\\").replace(':', "\\:");
         let line = format!(
             "{}:{}:{}:{}:{}\n",
@@ -680,25 +1122,21 @@ impl PassFile {
             esc(&db.effective_user()),
             esc(&db.password)
         );
-        let mut f = private_file(&path)?;
-        f.write_all(line.as_bytes()).map_err(io_err(&path))?;
-        Ok(PassFile(path))
-    }
-
-    fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for PassFile {
-    fn drop(&mut self) {
-        let _ = fs::remove_file(&self.0);
+        crate::fd::memory_file("lava-v1-pgpass", line.as_bytes()).map(PassFile).map_err(|source| {
+            Error::Backup {
+                path: dir.to_owned(),
+                doing: "preparing the password for pg_dump and pg_restore, for".into(),
+                source,
+            }
+        })
     }
 }
 
 /// Connection settings for libpq programs, through the environment and a
-/// passfile: nothing secret on the command line.
-fn libpq_env(cmd: &mut Command, db: &DbConfig, passfile: &Path) -> Result<()> {
+/// passfile in memory: nothing secret on the command line, in the
+/// environment or on disk.
+fn libpq_env(cmd: &mut Command, db: &DbConfig, passfile: &PassFile) -> Result<()> {
+    let passfile = crate::fd::inherit(cmd, &passfile.0);
     cmd.env_remove("PGPASSWORD")
         .env("PGHOST", &db.server)
         .env("PGPORT", db.effective_port()?.to_string())
@@ -747,11 +1185,15 @@ fn set_private(path: &Path) -> Result<()> {
 }
 
 fn checksum(path: &Path) -> Result<(u64, String)> {
-    let mut f = File::open(path).map_err(|source| Error::ReadFile {
+    let f = File::open(path).map_err(|source| Error::ReadFile {
         path: path.to_owned(),
         what: "backup file",
         source,
     })?;
+    checksum_of(f, path)
+}
+
+fn checksum_of(mut f: File, path: &Path) -> Result<(u64, String)> {
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 256 * 1024];
     let mut total = 0u64;
@@ -776,24 +1218,30 @@ fn checksum(path: &Path) -> Result<(u64, String)> {
 /// V1 data.
 pub fn v1_fingerprint<C: GenericClient>(client: &mut C) -> Result<BTreeMap<String, (i64, String)>> {
     let mut out = BTreeMap::new();
+    let schema = crate::db::work_schema(client)?;
     let tables: Vec<String> = client
         .query(
             "SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-             WHERE n.nspname = current_schema() AND c.relkind = 'r' AND c.relname = ANY($1) ORDER BY 1",
-            &[&crate::schema::V1_TABLES.to_vec()],
+             WHERE n.nspname = $2 AND c.relkind = 'r' AND c.relname = ANY($1) ORDER BY 1",
+            &[&crate::schema::V1_TABLES.to_vec(), &schema],
         )
         .map_err(|e| Error::db("listing the V1 tables", e, ""))?
         .iter()
         .map(|r| r.get(0))
         .collect();
-    let mut sources: Vec<(String, String)> =
-        tables.into_iter().map(|t| (t.clone(), format!("SELECT * FROM {}", quote_ident(&t)))).collect();
+    let mut sources: Vec<(String, String)> = tables
+        .into_iter()
+        .map(|t| (t.clone(), format!("SELECT * FROM {}", qualified(&schema, &t))))
+        .collect();
     for (table, filter) in JOB_TABLES {
         sources.push((
             format!("{table} (V1 jobs)"),
             format!(
-                "WITH v1 AS (SELECT id FROM lava_scheduler_app_testjob WHERE NOT is_pipeline)
-                 SELECT * FROM {table} WHERE {filter}"
+                "WITH v1 AS (SELECT id FROM {testjob} WHERE NOT is_pipeline)
+                 SELECT * FROM {qtable} WHERE {filter}",
+                testjob = qualified(&schema, crate::schema::TESTJOB),
+                qtable = qualified(&schema, table),
+                filter = job_filter(filter, &schema),
             ),
         ));
     }

@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use postgres::GenericClient;
+
 use crate::config::DbConfig;
 use crate::{Error, Result};
 
@@ -24,4 +26,24 @@ pub fn connect(db: &DbConfig) -> Result<postgres::Client> {
     }
     log::debug!("connecting to {}", db.describe());
     config.connect(postgres::NoTls).map_err(|source| Error::Connect { target: db.describe(), source })
+}
+
+/// The schema the V1 removal works on: the connection's `current_schema()`
+/// (the first schema of its `search_path` that exists; `"$user"`, so a
+/// schema named like the role, comes before `public` by default).
+/// Detection, the drop, the backup and the restore all work on this one
+/// schema; everything that names a table outside SQL (pg_dump's and
+/// pg_restore's table patterns) takes it from here.
+pub fn work_schema<C: GenericClient>(client: &mut C) -> Result<String> {
+    let schema: Option<String> = client
+        .query_one("SELECT current_schema()::text", &[])
+        .map_err(|e| Error::db("reading the current schema", e, ""))?
+        .get(0);
+    schema.ok_or_else(|| {
+        Error::Refused(
+            "no schema of the search_path exists, so there is no current schema to work on\n\n\
+             hint: check the search_path of the LAVA database role"
+                .into(),
+        )
+    })
 }

@@ -34,6 +34,7 @@ pub mod detect;
 pub mod drop;
 mod error;
 pub mod fault;
+mod fd;
 pub mod files;
 pub mod fingerprint;
 pub mod jobs;

@@ -1018,17 +1018,11 @@ fn names(links: &[Link]) -> String {
 // ---------------------------------------------------------------------------
 // The state directory.
 
-/// Creates the state directory (mode 0700; missing parents get the usual
-/// 0755, so that the page directory beside it stays reachable by Apache).
+/// Creates the state directory (mode 0700, an existing one tightened;
+/// missing parents get the usual 0755, so that the page directory beside
+/// it stays reachable by Apache).
 fn ensure_state_dir(opts: &Options) -> Result<()> {
-    let err = |source| Error::State { path: opts.state_dir.clone(), source };
-    if let Some(parent) = opts.state_dir.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::DirBuilder::new().recursive(true).mode(0o755).create(parent).map_err(err)?;
-    }
-    match std::fs::DirBuilder::new().mode(0o700).create(&opts.state_dir) {
-        Err(e) if e.kind() != ErrorKind::AlreadyExists => Err(err(e)),
-        _ => Ok(()),
-    }
+    crate::state::StateDir::new(&opts.state_dir).create()
 }
 
 fn lock(opts: &Options) -> Result<crate::state::Lock> {

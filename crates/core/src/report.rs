@@ -4,9 +4,12 @@
 //! the state directory, package versions and dpkg status, the debconf
 //! answers, the V1 status report, and the recent apt history.
 //!
-//! Every password is masked: the database password read from
-//! `instance.conf` wherever it appears, and the value of any
-//! `…PASSWORD…=` assignment.  The file is created with mode 0600.
+//! Every password is masked: every value of a line of `instance.conf`
+//! whose key holds `PASS` (any case; `=`, `:` or whitespace after it),
+//! found textually so that a file that does not parse is no exception,
+//! and the password as LAVA reads it, wherever they appear; the rest of
+//! every such `instance.conf` line; and the value of any `…PASSWORD…=`
+//! assignment elsewhere.  The file is created with mode 0600.
 
 use std::fmt::Write as _;
 use std::fs::OpenOptions;
@@ -35,12 +38,72 @@ impl Default for Sources {
 
 const MASK: &str = "********";
 
-/// Masks `secret` and every `…PASSWORD…=value` in `text`.
-pub fn mask(text: &str, secret: Option<&str>) -> String {
-    let mut out = match secret {
-        Some(s) if !s.is_empty() => text.replace(s, MASK),
-        _ => text.to_owned(),
-    };
+/// Where the value of a password line starts: `line` holds `PASS` (any
+/// case) followed, after the rest of its word, by `=`, `:` or whitespace;
+/// the value starts after that run of separators.  Comment lines count:
+/// an old password commented out is still a password.
+fn password_value_start(line: &str) -> Option<usize> {
+    let upper = line.to_ascii_uppercase();
+    let pass = upper.find("PASS")?;
+    let is_sep = |c: char| c == '=' || c == ':' || c.is_whitespace();
+    let sep = pass + line[pass..].find(is_sep)?;
+    let value = sep + line[sep..].find(|c: char| !is_sep(c)).unwrap_or(line.len() - sep);
+    Some(value)
+}
+
+/// The passwords `instance.conf` holds, found textually (it need not
+/// parse): the value of every line whose key holds `PASS`, as written and
+/// without its quotes.
+pub fn conf_secrets(conf: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for line in conf.lines() {
+        let Some(start) = password_value_start(line) else { continue };
+        let value = line[start..].trim();
+        let mut push = |v: &str| {
+            let v = v.trim();
+            if !v.is_empty() && !out.iter().any(|o| o == v) {
+                out.push(v.to_owned());
+            }
+        };
+        push(value);
+        for q in ['"', '\''] {
+            if let Some(inner) = value.strip_prefix(q) {
+                // Up to the closing quote, or the end of a line without one.
+                push(inner.split(q).next().unwrap_or(inner));
+            }
+        }
+        push(value.trim_end_matches(';'));
+    }
+    out
+}
+
+/// Masks every line of `instance.conf` text whose key holds `PASS` (any
+/// case, any separator): the line is kept up to its separator.
+pub fn mask_conf_lines(conf: &str) -> String {
+    let mut out = String::with_capacity(conf.len());
+    for line in conf.split_inclusive('\n') {
+        let body = line.trim_end_matches(['\n', '\r']);
+        match password_value_start(body) {
+            Some(start) if start < body.len() => {
+                out.push_str(&body[..start]);
+                out.push_str(MASK);
+                out.push_str(&line[body.len()..]);
+            }
+            _ => out.push_str(line),
+        }
+    }
+    out
+}
+
+/// Masks every one of `secrets` and every `…PASSWORD…=value` in `text`.
+pub fn mask(text: &str, secrets: &[String]) -> String {
+    let mut secrets: Vec<&String> = secrets.iter().filter(|s| !s.is_empty()).collect();
+    // The longest first, so that a secret holding another is masked whole.
+    secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    let mut out = text.to_owned();
+    for s in secrets {
+        out = out.replace(s.as_str(), MASK);
+    }
     let mut masked = String::with_capacity(out.len());
     for line in out.split_inclusive('\n') {
         let upper = line.to_ascii_uppercase();
@@ -100,9 +163,16 @@ fn command(program: &str, args: &[&str]) -> String {
 
 /// Builds the report text (already masked).
 pub fn build(paths: &Paths, sources: &Sources) -> String {
-    let secret = InstanceConf::load(&paths.instance_conf)
+    // Found textually first, so that a file that does not parse hides
+    // nothing; then the password exactly as LAVA reads it.
+    let conf_text = std::fs::read(&paths.instance_conf).map(|b| String::from_utf8_lossy(&b).into_owned());
+    let mut secrets = conf_text.as_deref().map(conf_secrets).unwrap_or_default();
+    if let Some(p) = InstanceConf::load(&paths.instance_conf)
         .ok()
-        .and_then(|c| c.get("LAVA_DB_PASSWORD").map(str::to_owned));
+        .and_then(|c| c.get("LAVA_DB_PASSWORD").map(str::to_owned))
+    {
+        secrets.push(p);
+    }
     let mut out = String::new();
     let _ = writeln!(out, "lava-v1 report, {} (lava-v1 {})", state::utc_now(), env!("CARGO_PKG_VERSION"));
     let _ = writeln!(out, "Passwords in this report are replaced by {MASK}.");
@@ -163,13 +233,16 @@ pub fn build(paths: &Paths, sources: &Sources) -> String {
     section(
         &mut out,
         "instance.conf",
-        &std::fs::read_to_string(&paths.instance_conf).unwrap_or_else(|e| e.to_string()),
+        &match &conf_text {
+            Ok(text) => mask_conf_lines(text),
+            Err(e) => e.to_string(),
+        },
     );
     for log in ["history.log", "term.log"] {
         let path = sources.apt_log_dir.join(log);
         section(&mut out, &format!("apt {log} (end)"), &tail(&path, sources.tail_bytes));
     }
-    mask(&out, secret.as_deref())
+    mask(&out, &secrets)
 }
 
 fn chain(e: &dyn std::error::Error) -> String {
@@ -188,8 +261,7 @@ pub fn write(paths: &Paths, sources: &Sources, output: Option<&Path>) -> Result<
     let path = match output {
         Some(p) => p.to_owned(),
         None => {
-            std::fs::create_dir_all(&paths.state_dir)
-                .map_err(|source| Error::State { path: paths.state_dir.clone(), source })?;
+            state::StateDir::new(&paths.state_dir).create()?;
             paths.state_dir.join(format!("report-{}.txt", state::utc_now().replace([':', '-'], "")))
         }
     };
@@ -212,9 +284,77 @@ mod tests {
     fn masks_the_secret_and_password_assignments() {
         let text =
             "connect with hunter2 failed\nLAVA_DB_PASSWORD=\"other\"\nexport PGPASSWORD=xyz\nplain=line\n";
-        let m = mask(text, Some("hunter2"));
+        let m = mask(text, &["hunter2".to_owned()]);
         assert!(!m.contains("hunter2") && !m.contains("other") && !m.contains("xyz"), "{m}");
         assert!(m.contains("plain=line"));
         assert_eq!(m.lines().count(), 4);
+    }
+
+    #[test]
+    fn a_password_is_masked_even_when_instance_conf_does_not_parse() {
+        let cases = [
+            "LAVA_DB_PASSWORD: hunter2-secret\n",
+            "lava_db_password   hunter2-secret\n",
+            "LAVA_DB_PASSWORD = \"hunter2-secret\n",
+            "export LAVA_DB_PASSWORD='hunter2-secret' # the old one\n",
+            "LAVA_DB_PASSWORD=\"hunter2-secret\"\nBROKEN LINE (\n",
+            "\tDb_Pass:\t'hunter2-secret'\r\n",
+            "# LAVA_DB_PASSWORD=\"hunter2-secret\"\nLAVA_DB_PASSWORD=\"\"\n",
+        ];
+        for conf in cases {
+            let dir = tempfile::tempdir().unwrap();
+            let apt = dir.path().join("apt");
+            std::fs::create_dir(&apt).unwrap();
+            std::fs::write(apt.join("term.log"), "psql: connecting with hunter2-secret failed\n").unwrap();
+            std::fs::write(apt.join("history.log"), "Commandline: apt upgrade\n").unwrap();
+            let paths = Paths {
+                instance_conf: dir.path().join("instance.conf"),
+                settings_conf: dir.path().join("settings.conf"),
+                media_root: Some(dir.path().join("media")),
+                state_dir: dir.path().join("state"),
+            };
+            std::fs::write(
+                &paths.instance_conf,
+                format!("LAVA_DB_NAME=\"lavaserver\"\nLAVA_DB_SERVER=\"/nonexistent\"\n{conf}"),
+            )
+            .unwrap();
+            let text = build(&paths, &Sources { apt_log_dir: apt, tail_bytes: 4096 });
+            assert!(!text.contains("hunter2"), "{conf:?} leaked:\n{text}");
+            assert!(text.contains("LAVA_DB_NAME=\"lavaserver\""), "{text}");
+            assert!(text.contains(&format!("connecting with {MASK} failed")), "{text}");
+        }
+    }
+
+    #[test]
+    fn the_report_goes_into_a_private_state_directory() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let paths = Paths {
+            instance_conf: dir.path().join("instance.conf"),
+            settings_conf: dir.path().join("settings.conf"),
+            media_root: Some(dir.path().join("media")),
+            state_dir: dir.path().join("lib/v1-removal"),
+        };
+        let sources = Sources { apt_log_dir: dir.path().join("apt"), tail_bytes: 1024 };
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o7777;
+        let report = write(&paths, &sources, None).unwrap();
+        assert_eq!(mode(&paths.state_dir), 0o700);
+        assert_eq!(mode(&report), 0o600);
+        std::fs::set_permissions(&paths.state_dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        write(&paths, &sources, None).unwrap();
+        assert_eq!(mode(&paths.state_dir), 0o700, "an existing one is tightened");
+    }
+
+    #[test]
+    fn every_pass_line_of_instance_conf_is_masked() {
+        let conf =
+            "LAVA_DB_USER=\"lava\"\nLAVA_DB_PASSWORD: x1\nPGPASS  x2\nmy_passphrase=x3\nLAVA_DB_PASSWORD=\n";
+        let m = mask_conf_lines(conf);
+        assert_eq!(
+            m,
+            "LAVA_DB_USER=\"lava\"\nLAVA_DB_PASSWORD: ********\nPGPASS  ********\nmy_passphrase=********\nLAVA_DB_PASSWORD=\n"
+        );
+        assert_eq!(conf_secrets(conf), ["x1", "x2", "x3"]);
+        assert_eq!(conf_secrets("P_PASS=\"a b\" # c\n"), ["\"a b\" # c", "a b"]);
     }
 }

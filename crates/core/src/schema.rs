@@ -114,6 +114,19 @@ pub fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
+/// `schema.table`, both quoted: safe to format into SQL whatever the names.
+pub fn qualified(schema: &str, table: &str) -> String {
+    format!("{}.{}", quote_ident(schema), quote_ident(table))
+}
+
+/// A pg_dump/pg_restore/psql name pattern matching exactly `schema.table`:
+/// both parts in double quotes, in which every pattern and regular
+/// expression character (`*`, `?`, `.`, `$`, `[`, …) is literal and case
+/// is kept; a `"` is doubled, as in an SQL identifier.
+pub fn exact_pattern(schema: &str, table: &str) -> String {
+    qualified(schema, table)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -139,5 +152,7 @@ mod tests {
     #[test]
     fn quoting() {
         assert_eq!(quote_ident("a\"b"), "\"a\"\"b\"");
+        assert_eq!(qualified("Lava.Server", "t"), "\"Lava.Server\".\"t\"");
+        assert_eq!(exact_pattern("a*\"b", "t?"), "\"a*\"\"b\".\"t?\"");
     }
 }

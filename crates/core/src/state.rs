@@ -4,7 +4,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -36,12 +36,37 @@ impl StateDir {
         &self.path
     }
 
+    /// Creates the directory, mode 0700 (missing parents get the usual
+    /// 0755), or tightens an existing one to 0700: it holds the journal,
+    /// the decision and the reports.  Every writer of the state directory
+    /// goes through here.  A symbolic link in its place is refused, never
+    /// followed.
+    pub fn create(&self) -> Result<()> {
+        let err = |source| Error::State { path: self.path.clone(), source };
+        if let Some(parent) = self.path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::DirBuilder::new().recursive(true).mode(0o755).create(parent).map_err(err)?;
+        }
+        match std::fs::DirBuilder::new().mode(0o700).create(&self.path) {
+            Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => return Err(err(e)),
+            _ => {}
+        }
+        // Made by us just now or long ago, by anyone: 0700 from here on.
+        // (A new one is 0700 already, unless the umask took bits away.)
+        let dir = OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_DIRECTORY | libc::O_NOFOLLOW)
+            .open(&self.path)
+            .map_err(err)?;
+        let mode = dir.metadata().map_err(err)?.permissions().mode() & 0o7777;
+        if mode != 0o700 {
+            dir.set_permissions(std::fs::Permissions::from_mode(0o700)).map_err(err)?;
+            log::debug!("state directory {} was mode {mode:04o}; now 0700", self.path.display());
+        }
+        Ok(())
+    }
+
     fn ensure(&self) -> Result<()> {
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(&self.path)
-            .map_err(|source| Error::State { path: self.path.clone(), source })
+        self.create()
     }
 
     /// Creates the directory if needed and proves it can be written to
@@ -171,6 +196,40 @@ mod tests {
         assert_eq!(format_utc(0), "1970-01-01T00:00:00Z");
         assert_eq!(format_utc(1_512_086_400), "2017-12-01T00:00:00Z");
         assert_eq!(format_utc(951_782_400 + 86_399), "2000-02-29T23:59:59Z");
+    }
+
+    #[test]
+    fn the_state_directory_is_made_0700_and_an_existing_one_tightened() -> Result<()> {
+        let dir = tempfile::tempdir().unwrap();
+        let mode = |p: &Path| std::fs::symlink_metadata(p).unwrap().permissions().mode() & 0o7777;
+        // New, with a missing parent: the parent 0755, the directory 0700,
+        // whatever the umask lets through.
+        let state = StateDir::new(dir.path().join("lib/v1-removal"));
+        state.create()?;
+        assert_eq!(mode(&dir.path().join("lib")), 0o755 & !umask());
+        assert_eq!(mode(state.path()), 0o700);
+        // Existing and too open: tightened by every writer.
+        std::fs::set_permissions(state.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        state.journal("x")?;
+        assert_eq!(mode(state.path()), 0o700);
+        std::fs::set_permissions(state.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+        drop(state.lock()?);
+        assert_eq!(mode(state.path()), 0o700);
+        // A link in its place is refused, and its target left alone.
+        let target = dir.path().join("elsewhere");
+        std::fs::create_dir(&target).unwrap();
+        std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::os::unix::fs::symlink(&target, dir.path().join("link")).unwrap();
+        assert!(StateDir::new(dir.path().join("link")).create().is_err());
+        assert_eq!(mode(&target), 0o755);
+        Ok(())
+    }
+
+    /// This process's umask, read without changing it.
+    fn umask() -> u32 {
+        let status = std::fs::read_to_string("/proc/self/status").unwrap();
+        let line = status.lines().find_map(|l| l.strip_prefix("Umask:")).unwrap();
+        u32::from_str_radix(line.trim(), 8).unwrap()
     }
 
     #[test]

@@ -23,7 +23,9 @@
 //!    duplicated to fd 3, fd 1 is pointed at stderr (fd 5 under cdebconf) and
 //!    `DEBCONF_REDIR=1` is exported, so stray output on stdout — from this
 //!    program or from its children — cannot desynchronise the protocol.
-//! 3. Commands are written to fd 3, replies are read from fd 0.
+//! 3. Commands are written to fd 3, replies are read from fd 0.  Fd 3 is
+//!    marked close-on-exec: no program this process starts (nor a daemon
+//!    it leaves behind) keeps the frontend's command pipe open.
 //!
 //! ```no_run
 //! use lava_v1_debconf::{is_true, Debconf, Go, Priority, PROTOCOL_VERSION};

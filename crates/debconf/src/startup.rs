@@ -73,10 +73,13 @@ impl Debconf<StdinLock<'static>, File> {
     /// 2. If `DEBCONF_REDIR` is empty or unset, duplicate fd 1 (the command
     ///    pipe) to fd 3, point fd 1 at fd 2 (fd 5 under cdebconf) and set
     ///    `DEBCONF_REDIR=1`, so stdout output from this program and its
-    ///    children goes to stderr instead of into the protocol. Child
-    ///    processes inherit fd 3 and the variable and can talk to the same
-    ///    frontend.
-    /// 3. Write commands to fd 3 and read replies from fd 0.
+    ///    children goes to stderr instead of into the protocol.
+    /// 3. Write commands to fd 3 and read replies from fd 0.  Fd 3 is
+    ///    marked close-on-exec (the client writes to a close-on-exec
+    ///    duplicate of it), so no program this process starts holds the
+    ///    command pipe open — a daemon started from a maintainer script
+    ///    would otherwise keep the frontend waiting.  Children cannot talk
+    ///    to the frontend through it.
     ///
     /// Call this early, before starting threads (it modifies the
     /// environment) and before anything else reads stdin. The client holds
@@ -106,6 +109,12 @@ impl Debconf<StdinLock<'static>, File> {
             what: "open fd 3 (command pipe; DEBCONF_REDIR is set but fd 3 is not usable)",
             source,
         })?;
+        // Nothing this program starts (pg_dump, tar, apachectl, a daemon
+        // that apachectl starts) may keep the command pipe open: dpkg's
+        // frontend would wait for it to close.  The client writes to its
+        // own close-on-exec duplicate.
+        sys::set_cloexec(COMMAND_FD)
+            .map_err(|source| Error::Setup { what: "mark fd 3 (command pipe) close-on-exec", source })?;
         Ok(Debconf::new(io::stdin().lock(), writer))
     }
 }

@@ -38,3 +38,19 @@ pub(crate) fn dup_cloexec(fd: RawFd) -> io::Result<File> {
     // File takes sole ownership and closes it on drop.
     Ok(unsafe { File::from_raw_fd(new) })
 }
+
+/// Sets `FD_CLOEXEC` on `fd`, so that programs this process execs do not
+/// inherit it.
+pub(crate) fn set_cloexec(fd: RawFd) -> io::Result<()> {
+    // SAFETY: fcntl(F_GETFD/F_SETFD) takes plain integers and has no
+    // memory-safety preconditions; a closed `fd` yields EBADF.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
+    if flags < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: as above.
+    if unsafe { libc::fcntl(fd, libc::F_SETFD, flags | libc::FD_CLOEXEC) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}

@@ -62,8 +62,7 @@ impl Decision {
     /// Writes it atomically into the state directory.
     pub fn write(&self, ctx: &Context) -> Result<()> {
         let dir = &ctx.paths.state_dir;
-        let io = |source| lava_v1_core::Error::State { path: dir.clone(), source };
-        fs::create_dir_all(dir).map_err(io)?;
+        ctx.state().create()?;
         let text = format!(
             "answer={}\nold_version={}\nnew_version={}\ntime={}\nbackup={}\n",
             self.answer.as_str(),
@@ -147,9 +146,22 @@ mod tests {
         assert_eq!(Decision::read(&ctx), Some(d));
         let mode = fs::metadata(Decision::path(&ctx)).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
+        let mode = fs::metadata(&ctx.paths.state_dir).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700, "the state directory");
         Decision::remove(&ctx).unwrap();
         assert_eq!(Decision::read(&ctx), None);
         Decision::remove(&ctx).unwrap();
+    }
+
+    #[test]
+    fn an_existing_open_state_directory_is_tightened() {
+        let dir = tempfile::tempdir().unwrap();
+        let ctx = Context::new(Root::new(dir.path()));
+        fs::create_dir_all(&ctx.paths.state_dir).unwrap();
+        fs::set_permissions(&ctx.paths.state_dir, fs::Permissions::from_mode(0o755)).unwrap();
+        Decision::now(Answer::Remove, "2017.10-1", "2017.12-1").write(&ctx).unwrap();
+        let mode = fs::metadata(&ctx.paths.state_dir).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700);
     }
 
     #[test]

@@ -211,7 +211,9 @@ fn preflight(ctx: &Context) -> lava_v1_core::Result<Option<String>> {
 }
 
 /// Takes the backup, or reuses a verified one taken since the decision
-/// (a rerun after a failed drop need not copy everything again).
+/// (a rerun after a failed drop need not copy everything again) when it is
+/// a backup of this very database and its V1 row counts are still the
+/// live ones.
 fn backup(ctx: &Context, decided: &str) -> lava_v1_core::Result<std::path::PathBuf> {
     let options = BackupOptions { dir: ctx.root.path(DEFAULT_BACKUP_DIR), ..BackupOptions::default() };
     let last = ctx.paths.state_dir.join("last-backup");
@@ -219,8 +221,20 @@ fn backup(ctx: &Context, decided: &str) -> lava_v1_core::Result<std::path::PathB
         let path = std::path::PathBuf::from(text.trim());
         if let Ok(manifest) = backup::verify(&path, &options) {
             if !decided.is_empty() && manifest.created.as_str() >= decided {
-                ctx.journal(&format!("postinst: reusing the verified backup {}", path.display()));
-                return Ok(path);
+                match backup::differs_from_live(&ctx.paths, &manifest) {
+                    Ok(None) => {
+                        ctx.journal(&format!("postinst: reusing the verified backup {}", path.display()));
+                        return Ok(path);
+                    }
+                    Ok(Some(why)) => {
+                        ctx.journal(&format!("postinst: not reusing the backup {}: {why}", path.display()))
+                    }
+                    Err(e) => ctx.journal(&format!(
+                        "postinst: not reusing the backup {}: it cannot be compared with the database: {}",
+                        path.display(),
+                        one_line(&e)
+                    )),
+                }
             }
         }
     }

@@ -12,6 +12,9 @@
 //!   own and a child's) that must not reach the protocol.
 //! - `child`: run under a shell confmodule that already set up fd 3: SET
 //!   `probe/string` to `set by the child` and exit without STOP.
+//!
+//! Both check that a child process it starts holds no descriptor of the
+//! debconf command pipe.
 //! - `exec-only`: like the first mode's start-up, with the frontend paths
 //!   taken from `DEBCONF_PROBE_FRONTEND` / `DEBCONF_PROBE_CDEBCONF` (used to
 //!   test the exec step with a fake frontend).
@@ -60,11 +63,29 @@ fn stray_stdout(tag: &str) -> Check<()> {
     expect_eq("child status", status.success(), true)
 }
 
+/// A child process holds no descriptor of the debconf command pipe (fd 3):
+/// a daemon started from a maintainer script would keep it open.
+fn pipe_not_inherited(tag: &str) -> Check<()> {
+    let pipe = std::fs::read_link("/proc/self/fd/3").map_err(|e| format!("readlink fd 3: {e}"))?;
+    let out = process::Command::new("sh")
+        .arg("-c")
+        .arg(r#"for f in /proc/$$/fd/*; do echo "${f##*/} $(readlink "$f")"; done"#)
+        .output()
+        .map_err(|e| format!("spawn sh: {e}"))?;
+    let listing = String::from_utf8_lossy(&out.stdout);
+    let pipe = pipe.to_string_lossy();
+    match listing.lines().find(|l| l.split_once(' ').is_some_and(|(_, target)| target == pipe)) {
+        Some(l) => Err(format!("a child holds the debconf command pipe {pipe} ({tag}): fd {l}")),
+        None => Ok(()),
+    }
+}
+
 /// The full exercise of the commands against a real frontend.
 fn exercise(mode: &str, templates: &Path) -> Check<()> {
     let escape = mode == "escape";
     let mut d: StdDebconf = dc("connect", Debconf::connect())?;
     stray_stdout("after connect")?;
+    pipe_not_inherited("after connect")?;
 
     expect_eq("VERSION", dc("VERSION", d.version(PROTOCOL_VERSION))?, "2.0".to_owned())?;
     match d.version("1.0") {
@@ -214,6 +235,7 @@ fn exercise(mode: &str, templates: &Path) -> Check<()> {
 fn child() -> Check<()> {
     let mut d = dc("connect", Debconf::connect())?;
     stray_stdout("child")?;
+    pipe_not_inherited("child")?;
     expect_eq("child GET", dc("GET", d.get("probe/bool"))?, "true".into())?;
     dc("SET", d.set("probe/string", "set by the child"))?;
     Ok(())
