@@ -138,8 +138,7 @@ fn restore_is_all_or_nothing() {
 
 #[test]
 fn too_small_a_disk_fails_clearly_and_writes_nothing() {
-    if !nix::unistd::geteuid().is_root() {
-        eprintln!("note: mounting a tmpfs needs root; this test checks the space estimate only as root");
+    if lava_v1_testkit::needs_root("too_small_a_disk_fails_clearly_and_writes_nothing (mounts a tmpfs)") {
         return;
     }
     let inst = Instance::new(Cluster::shared(), Seed::default());
@@ -154,8 +153,7 @@ fn too_small_a_disk_fails_clearly_and_writes_nothing() {
 
 #[test]
 fn a_disk_that_fills_up_during_the_backup_is_a_clear_error_and_a_rerun_completes() {
-    if !nix::unistd::geteuid().is_root() {
-        eprintln!("note: mounting a tmpfs needs root; skipped");
+    if lava_v1_testkit::needs_root("a_disk_that_fills_up_during_the_backup… (mounts a tmpfs)") {
         return;
     }
     let inst = Instance::new(Cluster::shared(), Seed::default());

@@ -16,6 +16,29 @@ pub mod world;
 pub use cluster::Cluster;
 pub use instance::{Instance, Seed};
 
+/// The environment variable that turns every skipped test into a failure
+/// (`scripts/test` sets it when it runs as root, as CI does).
+pub const NO_SKIP_VAR: &str = "LAVA_V1_NO_SKIP";
+
+/// Whether a test that needs `what` (root, say) can run here: `None` if
+/// it can.  Otherwise it says so in the test output and returns the
+/// reason, and the caller returns; with [`NO_SKIP_VAR`]`=1` it fails
+/// instead, so that a run that must run everything never counts a skip as
+/// a pass.
+pub fn cannot_run(test: &str, why: Option<String>) -> Option<String> {
+    let why = why?;
+    if std::env::var_os(NO_SKIP_VAR).is_some_and(|v| v == "1") {
+        panic!("{test} cannot run here ({why}), and {NO_SKIP_VAR}=1 forbids skipping it");
+    }
+    eprintln!("SKIPPED {test}: {why}");
+    Some(why)
+}
+
+/// [`cannot_run`] for a test that needs root.
+pub fn needs_root(test: &str) -> bool {
+    cannot_run(test, (!nix::unistd::geteuid().is_root()).then(|| "it needs root".to_owned())).is_some()
+}
+
 /// Runs the shell command `cleanup` once this process is gone, however it
 /// ends (a killed test run included): for servers and trees that must not
 /// outlive the tests that started them.  Detached on purpose.
