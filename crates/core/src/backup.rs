@@ -329,12 +329,13 @@ pub fn backup(paths: &Paths, options: &BackupOptions) -> Result<Backup> {
     };
     log::info!("writing the V1 backup to {}", partial.display());
     crate::fault::point("backup-after-space-check");
-    let finished = write_backup(&mut tx, &db, &partial, &schema, &state, &media_root, &v1_media, options)
-        .and_then(|manifest| {
-            tx.commit().map_err(|e| Error::db("finishing the backup transaction", e, ""))?;
-            verify(&partial, options)?;
-            Ok(manifest)
-        });
+    let source =
+        Source { db: &db, schema: &schema, state: &state, media_root: &media_root, v1_media: &v1_media };
+    let finished = write_backup(&mut tx, &source, &partial, options).and_then(|manifest| {
+        tx.commit().map_err(|e| Error::db("finishing the backup transaction", e, ""))?;
+        verify(&partial, options)?;
+        Ok(manifest)
+    });
     let manifest = match finished {
         Ok(m) => m,
         Err(e) => {
@@ -480,18 +481,25 @@ fn check_space(dir: &Path, needed: u64) -> Result<()> {
     Ok(())
 }
 
-#[allow(clippy::too_many_arguments)]
+/// What a backup is taken of.
+struct Source<'a> {
+    db: &'a DbConfig,
+    /// The schema the drop works on.
+    schema: &'a str,
+    state: &'a detect::DbState,
+    media_root: &'a Path,
+    v1_media: &'a [media::MediaDir],
+}
+
+/// Writes the backup into `dir`, on the transaction's snapshot: the V1
+/// tables, the V1 job rows, the V1 media, then checksums and the manifest.
 fn write_backup(
     tx: &mut postgres::Transaction<'_>,
-    db: &DbConfig,
+    src: &Source<'_>,
     dir: &Path,
-    schema: &str,
-    state: &detect::DbState,
-    media_root: &Path,
-    v1_media: &[media::MediaDir],
     options: &BackupOptions,
 ) -> Result<Manifest> {
-    let identity = identity(tx, db)?;
+    let identity = identity(tx, src.db)?;
     let server_version: String = tx
         .query_one("SHOW server_version", &[])
         .map_err(|e| Error::db("reading the server version", e, ""))?
@@ -500,35 +508,71 @@ fn write_backup(
         .query_one("SELECT pg_export_snapshot()", &[])
         .map_err(|e| Error::db("exporting the snapshot", e, ""))?
         .get(0);
-    let mut tables = BTreeMap::new();
-    for t in &state.v1_tables {
-        tables.insert(t.name.clone(), t.rows.unwrap_or(0));
-    }
-
-    // 1. pg_dump of the V1 tables, on our snapshot.
+    let tables: BTreeMap<String, i64> =
+        src.state.v1_tables.iter().map(|t| (t.name.clone(), t.rows.unwrap_or(0))).collect();
     let pg_dump_version = tool_version(&options.pg_dump)?;
     if !tables.is_empty() {
-        let passfile = PassFile::new(dir, db)?;
-        let out = dir.join("v1-tables.dump");
-        let mut cmd = Command::new(&options.pg_dump);
-        cmd.arg("--format=custom")
-            .arg(format!("--file={}", out.display()))
-            .arg(format!("--snapshot={snapshot}"))
-            .arg("--lock-wait-timeout=30000")
-            .arg("--no-password")
-            // Every pattern must match its table: nothing left out quietly.
-            .arg("--strict-names");
-        for t in tables.keys() {
-            cmd.arg(format!("--table={}", exact_pattern(schema, t)));
-        }
-        libpq_env(&mut cmd, db, &passfile)?;
-        cmd.env("LC_ALL", "C");
-        run(&mut cmd, "pg_dump")?;
-        set_private(&out)?;
-        sync_file(&out)?;
+        dump_tables(src, dir, &snapshot, tables.keys(), options)?;
     }
+    let job_rows = copy_job_rows(tx, src.schema, dir)?;
+    let media_root_recorded = if src.v1_media.is_empty() {
+        None
+    } else {
+        tar_media(src.media_root, src.v1_media, dir)?;
+        Some(src.media_root.to_owned())
+    };
+    let manifest = Manifest {
+        format: 1,
+        tool: format!("lava-v1 {}", env!("CARGO_PKG_VERSION")),
+        created: state::utc_now(),
+        database: src.db.describe(),
+        identity: Some(identity),
+        server_version,
+        schema: src.schema.to_owned(),
+        pg_dump_version,
+        tables,
+        job_rows,
+        media_root: media_root_recorded,
+        files: checksums(dir)?,
+    };
+    let path = dir.join("manifest.json");
+    let mut f = private_file(&path)?;
+    let text = serde_json::to_string_pretty(&manifest).expect("manifest serialises");
+    f.write_all(text.as_bytes()).and_then(|()| f.sync_all()).map_err(io_err(&path))?;
+    sync_file(dir)?;
+    Ok(manifest)
+}
 
-    // 2. The V1 job rows and their dependants.
+/// `pg_dump` of the V1 tables on the exported `snapshot`.
+fn dump_tables<'t>(
+    src: &Source<'_>,
+    dir: &Path,
+    snapshot: &str,
+    tables: impl Iterator<Item = &'t String>,
+    options: &BackupOptions,
+) -> Result<()> {
+    let passfile = PassFile::new(dir, src.db)?;
+    let out = dir.join("v1-tables.dump");
+    let mut cmd = Command::new(&options.pg_dump);
+    cmd.arg("--format=custom")
+        .arg(format!("--file={}", out.display()))
+        .arg(format!("--snapshot={snapshot}"))
+        .arg("--lock-wait-timeout=30000")
+        .arg("--no-password")
+        // Every pattern must match its table: nothing left out quietly.
+        .arg("--strict-names");
+    for t in tables {
+        cmd.arg(format!("--table={}", exact_pattern(src.schema, t)));
+    }
+    libpq_env(&mut cmd, src.db, &passfile)?;
+    cmd.env("LC_ALL", "C");
+    run(&mut cmd, "pg_dump")?;
+    set_private(&out)?;
+    sync_file(&out)
+}
+
+/// The V1 job rows and their dependants, as `COPY` text under `jobs/`.
+fn copy_job_rows(tx: &mut postgres::Transaction<'_>, schema: &str, dir: &Path) -> Result<Vec<RowCopy>> {
     let jobs_dir = dir.join("jobs");
     fs::DirBuilder::new().mode(0o700).create(&jobs_dir).map_err(io_err(&jobs_dir))?;
     let mut job_rows = Vec::new();
@@ -570,50 +614,52 @@ fn write_backup(
         job_rows.push(RowCopy { table: table.to_owned(), columns, rows });
     }
     sync_file(&jobs_dir)?;
+    Ok(job_rows)
+}
 
-    // 3. The V1 media.
-    let media_root_recorded = if v1_media.is_empty() {
-        None
-    } else {
-        let tar = dir.join("media.tar");
-        let mut cmd = Command::new("tar");
-        cmd.arg("--create")
-            .arg(format!("--file={}", tar.display()))
-            .arg("--one-file-system")
-            .arg("--sparse")
-            .arg("--anchored")
-            .arg("--no-wildcards");
-        // What the removers will not cross, the backup does not take: a
-        // bind mount (same device, so --one-file-system misses it) may
-        // hold anything from anywhere.
-        // tar reads below the media root opened once, as the removers do
-        // (a link swapped in for it later changes nothing), through
-        // `/proc/<pid>/fd/<n>`, which names that very directory.
-        let root = crate::remove::open_root(media_root)?;
-        let root_dir = PathBuf::from(format!("/proc/{}/fd/{}", std::process::id(), root.as_raw_fd()));
-        let real_root = std::fs::read_link(&root_dir).unwrap_or_else(|_| media_root.to_owned());
-        for point in media::mount_points_below(&real_root) {
-            if v1_media.iter().any(|m| point.starts_with(&m.name)) {
-                log::warn!(
-                    "not backing up {}: a mount point",
-                    crate::remove::display_path(&media_root.join(&point))
-                );
-                cmd.arg("--exclude").arg(&point);
-            }
+/// A tar of the V1 media directories, read below the media root opened
+/// once.
+fn tar_media(media_root: &Path, v1_media: &[media::MediaDir], dir: &Path) -> Result<()> {
+    let tar = dir.join("media.tar");
+    let mut cmd = Command::new("tar");
+    cmd.arg("--create")
+        .arg(format!("--file={}", tar.display()))
+        .arg("--one-file-system")
+        .arg("--sparse")
+        .arg("--anchored")
+        .arg("--no-wildcards");
+    // What the removers will not cross, the backup does not take: a
+    // bind mount (same device, so --one-file-system misses it) may
+    // hold anything from anywhere.
+    // tar reads below the media root opened once, as the removers do
+    // (a link swapped in for it later changes nothing), through
+    // `/proc/<pid>/fd/<n>`, which names that very directory.
+    let root = crate::remove::open_root(media_root)?;
+    let root_dir = PathBuf::from(format!("/proc/{}/fd/{}", std::process::id(), root.as_raw_fd()));
+    let real_root = std::fs::read_link(&root_dir).unwrap_or_else(|_| media_root.to_owned());
+    for point in media::mount_points_below(&real_root) {
+        if v1_media.iter().any(|m| point.starts_with(&m.name)) {
+            log::warn!(
+                "not backing up {}: a mount point",
+                crate::remove::display_path(&media_root.join(&point))
+            );
+            cmd.arg("--exclude").arg(&point);
         }
-        cmd.arg("-C").arg(&root_dir);
-        for m in v1_media {
-            cmd.arg(&m.name);
-        }
-        cmd.env("LC_ALL", "C");
-        run(&mut cmd, "tar")?;
-        drop(root);
-        set_private(&tar)?;
-        sync_file(&tar)?;
-        Some(media_root.to_owned())
-    };
+    }
+    cmd.arg("-C").arg(&root_dir);
+    for m in v1_media {
+        cmd.arg(&m.name);
+    }
+    cmd.env("LC_ALL", "C");
+    run(&mut cmd, "tar")?;
+    drop(root);
+    set_private(&tar)?;
+    sync_file(&tar)?;
+    Ok(())
+}
 
-    // 4. Checksums and the manifest, written last.
+/// Size and SHA-256 of every file the backup holds.
+fn checksums(dir: &Path) -> Result<Vec<FileEntry>> {
     let mut files = Vec::new();
     let mut names = vec!["v1-tables.dump".to_owned()];
     names.extend(JOB_TABLES.iter().map(|(t, _)| format!("jobs/{t}.copy")));
@@ -625,26 +671,7 @@ fn write_backup(
             files.push(FileEntry { name, bytes, sha256 });
         }
     }
-    let manifest = Manifest {
-        format: 1,
-        tool: format!("lava-v1 {}", env!("CARGO_PKG_VERSION")),
-        created: state::utc_now(),
-        database: db.describe(),
-        identity: Some(identity),
-        server_version,
-        schema: schema.to_owned(),
-        pg_dump_version,
-        tables,
-        job_rows,
-        media_root: media_root_recorded,
-        files,
-    };
-    let path = dir.join("manifest.json");
-    let mut f = private_file(&path)?;
-    let text = serde_json::to_string_pretty(&manifest).expect("manifest serialises");
-    f.write_all(text.as_bytes()).and_then(|()| f.sync_all()).map_err(io_err(&path))?;
-    sync_file(dir)?;
-    Ok(manifest)
+    Ok(files)
 }
 
 /// Checks a backup, which is untrusted input: the manifest parses and

@@ -516,19 +516,17 @@ pub fn run(
                 .map_err(db_err("counting the V1 jobs", &timeout))?
                 .get(0),
         };
-        remove_batches(
-            &mut client,
+        let mut batches = Batches {
+            client: &mut client,
             state,
-            &pending,
-            leftovers,
-            &filter,
-            total as u64,
-            options,
-            &mut remover,
-            &mut report,
+            pending: &pending,
+            batch_size: options.batch_size,
+            remover: &mut remover,
+            report: &mut report,
             progress,
-            &timeout,
-        )?;
+            timeout: &timeout,
+        };
+        batches.run(leftovers, &filter, total as u64)?;
     }
     let (left, more) = remover.take_failures();
     report.left = left;
@@ -854,129 +852,182 @@ fn testjob_fks(tx: &mut postgres::Transaction<'_>, timeout: &str) -> Result<Vec<
         .collect())
 }
 
-#[allow(clippy::too_many_arguments)]
-fn remove_batches(
-    client: &mut postgres::Client,
-    state: &StateDir,
-    pending: &Pending,
-    mut leftovers: Vec<Job>,
-    filter: &str,
-    total: u64,
-    options: &JobsRmOptions,
-    remover: &mut Remover,
-    report: &mut JobsRmReport,
-    progress: &mut dyn FnMut(Progress<'_>),
-    timeout: &str,
-) -> Result<()> {
-    report.jobs_selected = total;
-    progress(Progress::Started { total });
-    client
-        .batch_execute(
-            "CREATE TEMP TABLE IF NOT EXISTS lava_v1_batch (id integer PRIMARY KEY, day integer NOT NULL)
-             ON COMMIT DELETE ROWS",
-        )
-        .map_err(db_err("creating the batch table", timeout))?;
-    let statements: Vec<(Step, String)> =
-        STEPS.iter().map(|s| (*s, s.statement("pg_temp.lava_v1_batch"))).collect();
-    let mut locked: Vec<&str> = TESTJOB_REFERENCES.iter().map(|(t, _)| *t).collect();
-    locked.push(schema::TESTJOB);
-    locked.sort_unstable();
-    locked.dedup();
-    let lock_sql = format!("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE", locked.join(", "));
-    let select_sql = format!(
-        "INSERT INTO pg_temp.lava_v1_batch (id, day)
-         SELECT id, {DAY_SQL}
-         FROM {} WHERE {filter} AND id > $1 ORDER BY id LIMIT $2
-         RETURNING id, day",
-        schema::TESTJOB
-    );
-    let mut last = 0i32;
-    loop {
-        let mut tx = client.transaction().map_err(db_err("starting a batch", timeout))?;
-        tx.batch_execute(&format!("SET LOCAL lock_timeout = '{timeout}'"))
-            .map_err(db_err("setting lock_timeout", timeout))?;
-        tx.batch_execute(&lock_sql).map_err(db_err("locking the job tables", timeout))?;
-        // Streamed, not collected as rows: memory stays at 8 bytes a job.
-        let mut jobs: Vec<Job> = Vec::new();
-        {
-            use postgres::fallible_iterator::FallibleIterator;
-            let limit = i64::from(options.batch_size);
-            let params: [&(dyn postgres::types::ToSql + Sync); 2] = [&last, &limit];
-            let mut rows =
-                tx.query_raw(&select_sql, params).map_err(db_err("selecting a batch of V1 jobs", timeout))?;
-            while let Some(r) = rows.next().map_err(db_err("selecting a batch of V1 jobs", timeout))? {
-                jobs.push((r.get(0), r.get::<_, i32>(1) as u32));
+/// The batches of a `jobs rm` run, and what they share.
+struct Batches<'a, 'p> {
+    client: &'a mut postgres::Client,
+    state: &'a StateDir,
+    pending: &'a Pending,
+    batch_size: u32,
+    remover: &'a mut Remover,
+    report: &'a mut JobsRmReport,
+    progress: &'a mut dyn FnMut(Progress<'p>),
+    timeout: &'a str,
+}
+
+/// The statements every batch runs, built once.
+struct BatchSql {
+    /// One set-based statement per table, in order.
+    steps: Vec<(Step, String)>,
+    /// Locks the job table and every table pointing at it.
+    lock: String,
+    /// Fills the batch table with the next jobs after `$1`, `$2` of them.
+    select: String,
+}
+
+impl BatchSql {
+    fn new(filter: &str) -> BatchSql {
+        let steps = STEPS.iter().map(|s| (*s, s.statement("pg_temp.lava_v1_batch"))).collect();
+        let mut locked: Vec<&str> = TESTJOB_REFERENCES.iter().map(|(t, _)| *t).collect();
+        locked.push(schema::TESTJOB);
+        locked.sort_unstable();
+        locked.dedup();
+        let lock = format!("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE", locked.join(", "));
+        let select = format!(
+            "INSERT INTO pg_temp.lava_v1_batch (id, day)
+             SELECT id, {DAY_SQL}
+             FROM {} WHERE {filter} AND id > $1 ORDER BY id LIMIT $2
+             RETURNING id, day",
+            schema::TESTJOB
+        );
+        BatchSql { steps, lock, select }
+    }
+}
+
+impl Batches<'_, '_> {
+    /// Removes the selected jobs, `batch_size` at a time, each batch in
+    /// its own transaction, then their directories.
+    fn run(&mut self, mut leftovers: Vec<Job>, filter: &str, total: u64) -> Result<()> {
+        self.report.jobs_selected = total;
+        (self.progress)(Progress::Started { total });
+        self.client
+            .batch_execute(
+                "CREATE TEMP TABLE IF NOT EXISTS lava_v1_batch (id integer PRIMARY KEY, day integer NOT NULL)
+                 ON COMMIT DELETE ROWS",
+            )
+            .map_err(db_err("creating the batch table", self.timeout))?;
+        let sql = BatchSql::new(filter);
+        let mut last = 0i32;
+        loop {
+            let timeout = self.timeout;
+            let mut tx = self.client.transaction().map_err(db_err("starting a batch", timeout))?;
+            tx.batch_execute(&format!("SET LOCAL lock_timeout = '{timeout}'"))
+                .map_err(db_err("setting lock_timeout", timeout))?;
+            tx.batch_execute(&sql.lock).map_err(db_err("locking the job tables", timeout))?;
+            let jobs = select(&mut tx, &sql.select, last, self.batch_size, timeout)?;
+            if jobs.is_empty() {
+                tx.rollback().map_err(db_err("ending the last batch", timeout))?;
+                return Ok(());
             }
+            last = jobs.last().map_or(last, |j| j.0);
+            // Beside this batch, the committed jobs whose directories could
+            // not all be removed yet stay recorded, for a rerun to finish.
+            if leftovers.is_empty() {
+                self.pending.write(&jobs)?;
+            } else {
+                self.pending.write(&[leftovers.as_slice(), jobs.as_slice()].concat())?;
+            }
+            fault::point("jobs-after-pending");
+            let counts = delete(&mut tx, &sql.steps, timeout)?;
+            fault::point("jobs-before-commit");
+            tx.commit().map_err(db_err("committing a batch", timeout))?;
+            fault::point("jobs-after-commit");
+            leftovers.extend(self.committed(&sql.steps, counts, &jobs, total));
+            fault::point("jobs-before-pending-clear");
+            self.pending.keep_only(&leftovers)?;
         }
-        if jobs.is_empty() {
-            tx.rollback().map_err(db_err("ending the last batch", timeout))?;
-            return Ok(());
-        }
-        jobs.sort_unstable();
-        last = jobs.last().map(|j| j.0).unwrap_or(last);
-        tx.batch_execute("ANALYZE pg_temp.lava_v1_batch").map_err(db_err("analyzing the batch", timeout))?;
-        // Beside this batch, the committed jobs whose directories could not
-        // all be removed yet stay recorded, for a rerun to finish.
-        if leftovers.is_empty() {
-            pending.write(&jobs)?;
-        } else {
-            pending.write(&[leftovers.as_slice(), jobs.as_slice()].concat())?;
-        }
-        fault::point("jobs-after-pending");
+    }
 
-        let fks = testjob_fks(&mut tx, timeout)?;
-        for (table, name, _) in &fks {
-            tx.batch_execute(&format!(
-                "ALTER TABLE {} DROP CONSTRAINT {}",
-                quote_ident(table),
-                quote_ident(name)
-            ))
-            .map_err(db_err(&format!("dropping constraint {name} for the batch"), timeout))?;
+    /// A batch committed: its counts, its journal line, its directories.
+    /// Returns the jobs whose directories could not all be removed.
+    fn committed(
+        &mut self,
+        steps: &[(Step, String)],
+        counts: Vec<u64>,
+        jobs: &[Job],
+        total: u64,
+    ) -> Vec<Job> {
+        for ((step, _), n) in steps.iter().zip(counts) {
+            add(self.report, step, n);
         }
-        fault::point("jobs-after-fk-drop");
-        let mut counts = Vec::with_capacity(statements.len());
-        for (step, sql) in &statements {
-            let n = tx
-                .execute(sql.as_str(), &[])
-                .map_err(db_err(&format!("deleting from {}", step.table), timeout))?;
-            counts.push(n);
-        }
-        fault::point("jobs-after-delete");
-        // Deleting V2-style result rows queues deferred checks of the
-        // foreign keys into them; run those now (ALTER TABLE refuses a table
-        // with pending trigger events).  A V1 batch normally has none.
-        tx.batch_execute("SET CONSTRAINTS ALL IMMEDIATE")
-            .map_err(db_err("checking the foreign keys of the deleted rows", timeout))?;
-        for (table, name, def) in &fks {
-            tx.batch_execute(&format!(
-                "ALTER TABLE {} ADD CONSTRAINT {} {def}",
-                quote_ident(table),
-                quote_ident(name)
-            ))
-            .map_err(db_err(&format!("re-creating constraint {name}"), timeout))?;
-        }
-        fault::point("jobs-before-commit");
-        tx.commit().map_err(db_err("committing a batch", timeout))?;
-        fault::point("jobs-after-commit");
-
-        for ((step, _), n) in statements.iter().zip(counts) {
-            add(report, step, n);
-        }
-        let removed = *report.rows_deleted.get(schema::TESTJOB).unwrap_or(&0);
-        report.jobs_removed = removed;
-        report.batches += 1;
-        let _ = state.journal(&format!(
+        let removed = *self.report.rows_deleted.get(schema::TESTJOB).unwrap_or(&0);
+        self.report.jobs_removed = removed;
+        self.report.batches += 1;
+        let _ = self.state.journal(&format!(
             "jobs rm: batch {} committed: {} jobs (ids {}..={})",
-            report.batches,
+            self.report.batches,
             jobs.len(),
             jobs[0].0,
-            last
+            jobs[jobs.len() - 1].0
         ));
-        leftovers.extend(remove_dirs(remover, &jobs, report));
-        fault::point("jobs-before-pending-clear");
-        pending.keep_only(&leftovers)?;
-        progress(Progress::Batch { done: removed, total });
+        let left = remove_dirs(self.remover, jobs, self.report);
+        (self.progress)(Progress::Batch { done: removed, total });
+        left
     }
+}
+
+/// Fills the batch table with the next `limit` selected jobs after `last`
+/// and returns them in id order.  Streamed, not collected as rows: memory
+/// stays at 8 bytes a job.
+fn select(
+    tx: &mut postgres::Transaction<'_>,
+    sql: &str,
+    last: i32,
+    limit: u32,
+    timeout: &str,
+) -> Result<Vec<Job>> {
+    use postgres::fallible_iterator::FallibleIterator;
+    let mut jobs: Vec<Job> = Vec::new();
+    {
+        let limit = i64::from(limit);
+        let params: [&(dyn postgres::types::ToSql + Sync); 2] = [&last, &limit];
+        let mut rows = tx.query_raw(sql, params).map_err(db_err("selecting a batch of V1 jobs", timeout))?;
+        while let Some(r) = rows.next().map_err(db_err("selecting a batch of V1 jobs", timeout))? {
+            jobs.push((r.get(0), r.get::<_, i32>(1) as u32));
+        }
+    }
+    jobs.sort_unstable();
+    if !jobs.is_empty() {
+        tx.batch_execute("ANALYZE pg_temp.lava_v1_batch").map_err(db_err("analyzing the batch", timeout))?;
+    }
+    Ok(jobs)
+}
+
+/// Deletes the batch's rows with the foreign keys into the job table
+/// dropped and re-created (same names, same definitions) around the
+/// deletes, inside the batch's transaction.  Returns the rows per step.
+fn delete(tx: &mut postgres::Transaction<'_>, steps: &[(Step, String)], timeout: &str) -> Result<Vec<u64>> {
+    let fks = testjob_fks(tx, timeout)?;
+    for (table, name, _) in &fks {
+        tx.batch_execute(&format!(
+            "ALTER TABLE {} DROP CONSTRAINT {}",
+            quote_ident(table),
+            quote_ident(name)
+        ))
+        .map_err(db_err(&format!("dropping constraint {name} for the batch"), timeout))?;
+    }
+    fault::point("jobs-after-fk-drop");
+    let mut counts = Vec::with_capacity(steps.len());
+    for (step, sql) in steps {
+        let n = tx
+            .execute(sql.as_str(), &[])
+            .map_err(db_err(&format!("deleting from {}", step.table), timeout))?;
+        counts.push(n);
+    }
+    fault::point("jobs-after-delete");
+    // Deleting V2-style result rows queues deferred checks of the foreign
+    // keys into them; run those now (ALTER TABLE refuses a table with
+    // pending trigger events).  A V1 batch normally has none.
+    tx.batch_execute("SET CONSTRAINTS ALL IMMEDIATE")
+        .map_err(db_err("checking the foreign keys of the deleted rows", timeout))?;
+    for (table, name, def) in &fks {
+        tx.batch_execute(&format!(
+            "ALTER TABLE {} ADD CONSTRAINT {} {def}",
+            quote_ident(table),
+            quote_ident(name)
+        ))
+        .map_err(db_err(&format!("re-creating constraint {name}"), timeout))?;
+    }
+    Ok(counts)
 }
 
 #[cfg(test)]
