@@ -20,7 +20,7 @@ fn backup_command_prints_the_path_and_journals_it() {
     let last = std::fs::read_to_string(inst.paths.state_dir.join("last-backup")).unwrap();
     assert_eq!(last.trim(), path);
     let journal = std::fs::read_to_string(inst.paths.state_dir.join("journal.log")).unwrap();
-    assert!(journal.contains("backup: verified"), "{journal}");
+    assert!(journal.contains("backup: done: verified"), "{journal}");
 }
 
 #[test]

@@ -63,7 +63,7 @@ fn drop_on_seeded_instance_leaves_2017_12_state() {
 
     // The journal recorded it, without the password.
     let journal = std::fs::read_to_string(inst.paths.state_dir.join("journal.log")).unwrap();
-    assert!(journal.contains("drop: started") && journal.contains("drop: committed"), "{journal}");
+    assert!(journal.contains("drop: started") && journal.contains("drop: done: committed"), "{journal}");
     assert!(!journal.contains(lava_v1_testkit::cluster::LAVA_PASSWORD));
 }
 

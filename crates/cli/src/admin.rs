@@ -46,20 +46,16 @@ pub(crate) struct ReportArgs {
 pub(crate) fn backup(paths: &Paths, args: BackupArgs) -> Result<ExitCode, Error> {
     let state = StateDir::new(&paths.state_dir);
     let _lock = state.lock()?;
-    state.journal(&format!("backup: started into {}", args.backup_dir.display()))?;
     let options = BackupOptions { dir: args.backup_dir, ..BackupOptions::default() };
-    let spinner = crate::spinner::Spinner::new("backing up the V1 data and verifying the backup…");
-    let made = backup::backup(paths, &options);
-    drop(spinner);
-    let made = match made {
-        Ok(b) => b,
-        Err(e) => {
-            let _ = state.journal(&format!("backup: FAILED: {e}"));
-            return Err(e);
-        }
-    };
-    state.journal(&format!("backup: verified, {}", made.path.display()))?;
-    record_last_backup(paths, &made.path)?;
+    let made = state.step(
+        "backup",
+        |made: &backup::Backup| format!("verified, {}", made.path.display()),
+        || {
+            let _spinner = crate::spinner::Spinner::new("backing up the V1 data and verifying the backup…");
+            backup::backup(paths, &options)
+        },
+    )?;
+    state.record_last_backup(&made.path)?;
     let mut out = std::io::stdout().lock();
     if args.json {
         let _ = writeln!(out, "{}", serde_json::to_string_pretty(&made).expect("serialises"));
@@ -79,11 +75,6 @@ pub(crate) fn backup(paths: &Paths, args: BackupArgs) -> Result<ExitCode, Error>
         let _ = writeln!(out, "{}", made.path.display());
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn record_last_backup(paths: &Paths, path: &std::path::Path) -> Result<(), Error> {
-    let file = paths.state_dir.join("last-backup");
-    lava_v1_core::state::write_atomically(&file, format!("{}\n", path.display()).as_bytes())
 }
 
 pub(crate) fn restore(paths: &Paths, args: RestoreArgs) -> Result<ExitCode, Error> {

@@ -161,18 +161,10 @@ fn run(paths: &Paths, command: Command) -> Result<ExitCode, Error> {
             let _lock = state.lock()?;
             let options =
                 DropOptions { lock_timeout: Duration::from_secs(lock_timeout), ..DropOptions::default() };
-            state.journal("drop: started (lava-v1 drop --yes)")?;
-            let spinner = spinner::Spinner::new("dropping the V1 tables in one transaction…");
-            let outcome = lava_v1_core::drop::run(paths, &options);
-            drop(spinner);
-            let outcome = match outcome {
-                Ok(o) => o,
-                Err(e) => {
-                    let _ = state.journal(&format!("drop: FAILED, nothing changed: {e}"));
-                    return Err(e);
-                }
-            };
-            state.journal(&format!("drop: {}", render::outcome_line(&outcome)))?;
+            let outcome = state.step("drop", ToString::to_string, || {
+                let _spinner = spinner::Spinner::new("dropping the V1 tables in one transaction…");
+                lava_v1_core::drop::run(paths, &options)
+            })?;
             if json {
                 let text = serde_json::to_string_pretty(&outcome).expect("outcome serialises");
                 let _ = writeln!(out, "{text}");

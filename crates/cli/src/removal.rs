@@ -156,33 +156,27 @@ pub(crate) fn jobs(paths: &Paths, command: JobsCommand) -> Result<ExitCode, Erro
         args.older_than.as_deref().map(|a| format!(" --older-than {a}")).unwrap_or_default(),
         if args.dry_run { " --dry-run" } else { "" }
     );
-    if !args.dry_run {
-        state.journal(&format!("{what}: started"))?;
-    }
     let mut display = ProgressDisplay::new(args.dry_run && !args.json);
     let mut planned = Vec::new();
-    let result = jobs::run(paths, &state, &options, &mut |p| display.show(p, &mut planned));
-    display.finish();
-    let mut report = match result {
-        Ok(r) => r,
-        Err(e) => {
-            if !args.dry_run {
-                let _ = state.journal(&format!("{what}: FAILED: {e}"));
-            }
-            return Err(e);
-        }
+    let mut work = || {
+        let result = jobs::run(paths, &state, &options, &mut |p| display.show(p, &mut planned));
+        display.finish();
+        result
     };
-    if !args.dry_run {
-        state.journal(&format!(
-            "{what}: done: {} jobs removed in {} batches, {} output directories, {} files, {} bytes freed, {} left",
+    let summary = |report: &JobsRmReport| {
+        format!(
+            "{} jobs removed in {} batches ({} stuck), {} output directories, {} files, {} bytes freed, {} left",
             report.jobs_removed,
             report.batches,
+            report.stuck_jobs,
             report.output_dirs.found,
             report.output_dirs.freed.files,
             report.output_dirs.freed.bytes,
             report.left.len() as u64 + report.left_unlisted
-        ))?;
-    }
+        )
+    };
+    // A dry run changes nothing and is not journalled.
+    let mut report = if args.dry_run { work()? } else { state.step(&what, summary, work)? };
     let mut out = std::io::stdout().lock();
     if args.json {
         report.planned = planned;
@@ -198,26 +192,17 @@ pub(crate) fn files(paths: &Paths, command: FilesCommand) -> Result<ExitCode, Er
     let FilesCommand::Rm { dry_run, json } = command;
     let state = StateDir::new(&paths.state_dir);
     let _lock = state.lock()?;
-    if !dry_run {
-        state.journal("files rm: started")?;
-    }
-    let report = match lava_v1_core::files::run(paths, dry_run) {
-        Ok(r) => r,
-        Err(e) => {
-            if !dry_run {
-                let _ = state.journal(&format!("files rm: FAILED: {e}"));
-            }
-            return Err(e);
-        }
-    };
-    if !dry_run {
-        state.journal(&format!(
-            "files rm: done: {} files, {} bytes freed, {} left",
+    let work = || lava_v1_core::files::run(paths, dry_run);
+    let summary = |report: &lava_v1_core::files::FilesRmReport| {
+        format!(
+            "{} files, {} bytes freed, {} left",
             report.freed.files,
             report.freed.bytes,
             report.left.len() as u64 + report.left_unlisted
-        ))?;
-    }
+        )
+    };
+    // A dry run changes nothing and is not journalled.
+    let report = if dry_run { work()? } else { state.step("files rm", summary, work)? };
     let mut out = std::io::stdout().lock();
     if json {
         let text = serde_json::to_string_pretty(&report).expect("report serialises");

@@ -157,25 +157,6 @@ pub(crate) fn status(r: &Report) -> String {
     s
 }
 
-/// One line for the journal.
-pub(crate) fn outcome_line(o: &DropOutcome) -> String {
-    match o {
-        DropOutcome::AlreadyDone => "nothing to do, the V1 data was already removed".into(),
-        DropOutcome::Dropped(d) => format!(
-            "committed: {} tables, column {}, views [{}], migrations recorded [{}], {} ms",
-            d.tables_dropped.len(),
-            if d.column_dropped { "dropped" } else { "already gone" },
-            d.views_dropped.join(", "),
-            d.migrations_recorded
-                .iter()
-                .map(|m| format!("{} {}", m.app, m.name))
-                .collect::<Vec<_>>()
-                .join(", "),
-            d.elapsed_ms
-        ),
-    }
-}
-
 /// The human-readable outcome of `drop`.
 pub(crate) fn outcome(o: &DropOutcome) -> String {
     let mut s = String::new();

@@ -78,6 +78,28 @@ pub enum DropOutcome {
     Dropped(DropSummary),
 }
 
+/// One line for the journal and the maintainer scripts.
+impl std::fmt::Display for DropOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DropOutcome::AlreadyDone => f.write_str("nothing to do, the V1 data was already removed"),
+            DropOutcome::Dropped(d) => write!(
+                f,
+                "committed: {} tables, column {}, views [{}], migrations recorded [{}], {} ms",
+                d.tables_dropped.len(),
+                if d.column_dropped { "dropped" } else { "already gone" },
+                d.views_dropped.join(", "),
+                d.migrations_recorded
+                    .iter()
+                    .map(|m| format!("{} {}", m.app, m.name))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                d.elapsed_ms
+            ),
+        }
+    }
+}
+
 /// Connects with `paths`' settings and runs [`drop_v1`].
 pub fn run(paths: &Paths, options: &DropOptions) -> Result<DropOutcome> {
     let db = paths.database()?;

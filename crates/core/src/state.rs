@@ -12,6 +12,11 @@ use nix::fcntl::{Flock, FlockArg};
 
 use crate::{Error, Result};
 
+/// The journal's file name in the state directory.
+const JOURNAL: &str = "journal.log";
+/// The file naming the last verified backup.
+const LAST_BACKUP: &str = "last-backup";
+
 /// The state directory.
 #[derive(Debug, Clone)]
 pub struct StateDir {
@@ -130,10 +135,53 @@ impl StateDir {
         }
     }
 
-    /// Appends one line to `journal.log` (mode 0600).
+    /// The journal: one line per step of every run, never a password.
+    pub fn journal_path(&self) -> PathBuf {
+        self.path.join(JOURNAL)
+    }
+
+    /// The last verified backup this state directory recorded, if any.
+    pub fn last_backup(&self) -> Option<PathBuf> {
+        let text = std::fs::read_to_string(self.path.join(LAST_BACKUP)).ok()?;
+        let path = text.trim();
+        (!path.is_empty()).then(|| PathBuf::from(path))
+    }
+
+    /// Records `backup` as the last verified backup (atomically).
+    pub fn record_last_backup(&self, backup: &Path) -> Result<()> {
+        self.ensure()?;
+        write_atomically(&self.path.join(LAST_BACKUP), format!("{}\n", backup.display()).as_bytes())
+    }
+
+    /// Runs one step of a command with the journal around it: `{what}:
+    /// started`, then `{what}: done: {summary}` or `{what}: FAILED: {error}`
+    /// (a journal that cannot be written after the start is logged, not
+    /// fatal: the step's own outcome matters more).
+    pub fn step<T, E>(
+        &self,
+        what: &str,
+        summary: impl FnOnce(&T) -> String,
+        work: impl FnOnce() -> std::result::Result<T, E>,
+    ) -> std::result::Result<T, E>
+    where
+        E: std::fmt::Display + From<Error>,
+    {
+        self.journal(&format!("{what}: started"))?;
+        let outcome = work();
+        let line = match &outcome {
+            Ok(t) => format!("{what}: done: {}", summary(t)),
+            Err(e) => format!("{what}: FAILED: {e}"),
+        };
+        if let Err(e) = self.journal(&line) {
+            log::warn!("cannot write the journal: {e}");
+        }
+        outcome
+    }
+
+    /// Appends one line to the journal (mode 0600).
     pub fn journal(&self, event: &str) -> Result<()> {
         self.ensure()?;
-        let path = self.path.join("journal.log");
+        let path = self.journal_path();
         let mut f = OpenOptions::new()
             .create(true)
             .append(true)

@@ -43,7 +43,7 @@ pub fn run(
         return Ok(Verdict::ok());
     }
     let old = old.map(|v| v.as_str().to_owned()).unwrap_or_default();
-    let journal_path = ctx.paths.state_dir.join("journal.log");
+    let journal_path = ctx.state().journal_path();
     let decision = Decision::read(ctx);
     let lock = match ctx.state().lock() {
         Ok(l) => l,
@@ -142,18 +142,7 @@ pub fn run(
         Ok(o) => o,
         Err(e) => return Ok(fail(ctx, &e)),
     };
-    let line = match &outcome {
-        DropOutcome::AlreadyDone => "nothing left to drop".to_owned(),
-        DropOutcome::Dropped(s) => format!(
-            "dropped {} tables{}, views [{}], recorded [{}] in {} ms",
-            s.tables_dropped.len(),
-            if s.column_dropped { " and results_bundle_id" } else { "" },
-            s.views_dropped.join(", "),
-            s.migrations_recorded.iter().map(|m| m.name).collect::<Vec<_>>().join(", "),
-            s.elapsed_ms
-        ),
-    };
-    ctx.journal(&format!("postinst: configure {old}: done: {line}"));
+    ctx.journal(&format!("postinst: configure {old}: done: {outcome}"));
     drop(lock);
     if let DropOutcome::Dropped(s) = &outcome {
         if !s.views_dropped.is_empty() {
@@ -216,9 +205,7 @@ fn preflight(ctx: &Context) -> lava_v1_core::Result<Option<String>> {
 /// live ones.
 fn backup(ctx: &Context, decided: &str) -> lava_v1_core::Result<std::path::PathBuf> {
     let options = BackupOptions { dir: ctx.root.path(DEFAULT_BACKUP_DIR), ..BackupOptions::default() };
-    let last = ctx.paths.state_dir.join("last-backup");
-    if let Ok(text) = std::fs::read_to_string(&last) {
-        let path = std::path::PathBuf::from(text.trim());
+    if let Some(path) = ctx.state().last_backup() {
         if let Ok(manifest) = backup::verify(&path, &options) {
             if !decided.is_empty() && manifest.created.as_str() >= decided {
                 match backup::differs_from_live(&ctx.paths, &manifest) {
@@ -240,7 +227,7 @@ fn backup(ctx: &Context, decided: &str) -> lava_v1_core::Result<std::path::PathB
     }
     ctx.journal(&format!("postinst: backing up the V1 data into {}", options.dir.display()));
     let made = backup::backup(&ctx.paths, &options)?;
-    lava_v1_core::state::write_atomically(&last, format!("{}\n", made.path.display()).as_bytes())?;
+    ctx.state().record_last_backup(&made.path)?;
     ctx.journal(&format!("postinst: backup verified: {}", made.path.display()));
     Ok(made.path)
 }

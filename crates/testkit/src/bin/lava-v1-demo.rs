@@ -48,7 +48,8 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     }
-    eprintln!("\n== journal ({})", inst.paths.state_dir.join("journal.log").display());
-    eprint!("{}", std::fs::read_to_string(inst.paths.state_dir.join("journal.log")).unwrap_or_default());
+    let journal = lava_v1_core::state::StateDir::new(&inst.paths.state_dir).journal_path();
+    eprintln!("\n== journal ({})", journal.display());
+    eprint!("{}", std::fs::read_to_string(&journal).unwrap_or_default());
     ExitCode::SUCCESS
 }
