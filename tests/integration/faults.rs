@@ -62,7 +62,7 @@ fn a_second_run_refuses_while_the_first_works() {
 /// `lava-v1` with the configuration and state directory the postinst uses
 /// under the `DPKG_ROOT` `root`.
 fn admin_under(root: &std::path::Path, args: &[&str]) -> std::process::Command {
-    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_lava-v1"));
+    let mut c = std::process::Command::new(lava_v1_testkit::program("lava-v1"));
     c.arg("--instance-conf")
         .arg(root.join("etc/lava-server/instance.conf"))
         .arg("--settings-conf")
@@ -78,12 +78,7 @@ fn admin_under(root: &std::path::Path, args: &[&str]) -> std::process::Command {
 /// The postinst, as dpkg runs it for `configure` (the workspace builds it
 /// beside `lava-v1`).
 pub(crate) fn postinst_under(root: &std::path::Path) -> std::process::Command {
-    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_lava-v1")).with_file_name("lava-server-postinst");
-    assert!(
-        bin.exists(),
-        "{} is missing: build the workspace first (cargo build --workspace --bins)",
-        bin.display()
-    );
+    let bin = lava_v1_testkit::program("lava-server-postinst");
     let mut c = std::process::Command::new(bin);
     c.args(["configure", "2017.10-1"])
         .env("DPKG_ROOT", root)

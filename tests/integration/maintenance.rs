@@ -13,7 +13,7 @@ const MORE_URLS: [&str; 3] =
     ["/lava-maintenance.html", "/static/lava_server/css/bootstrap.css", "/accounts/login/?next=/"];
 
 fn lava_v1(a: &Apache, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_lava-v1"))
+    Command::new(lava_v1_testkit::program("lava-v1"))
         .arg("--state-dir")
         .arg(a.state_dir())
         .arg("maintenance")

@@ -146,7 +146,8 @@ fn unreachable_database_and_bad_config_are_clear_errors() {
 #[test]
 fn help_on_everything() {
     for args in [&["--help"][..], &["status", "--help"][..], &["drop", "--help"][..]] {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_lava-v1")).args(args).output().unwrap();
+        let out =
+            std::process::Command::new(lava_v1_testkit::program("lava-v1")).args(args).output().unwrap();
         assert!(out.status.success());
         let text = String::from_utf8_lossy(&out.stdout);
         assert!(text.contains("--instance-conf") && text.contains("--state-dir"), "{text}");

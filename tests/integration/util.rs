@@ -15,7 +15,7 @@ pub(crate) fn live(cluster: &lava_v1_testkit::Cluster, seed: lava_v1_testkit::Se
 
 /// `lava-v1` with the instance's paths as global options.
 pub(crate) fn command(inst: &Instance<'_>) -> Command {
-    let mut c = inst.lava_v1(std::path::Path::new(env!("CARGO_BIN_EXE_lava-v1")));
+    let mut c = inst.lava_v1(&lava_v1_testkit::program("lava-v1"));
     c.env_remove("LAVA_V1_FAULT_PAUSE").env("RUST_LOG", "info");
     c
 }

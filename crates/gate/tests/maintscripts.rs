@@ -65,8 +65,8 @@ impl<'c> Scenario<'c> {
         let tmpci = dir.path().join("tmp.ci");
         std::fs::create_dir_all(&tmpci).unwrap();
         for (script, bin) in [
-            ("preinst", env!("CARGO_BIN_EXE_lava-server-preinst")),
-            ("postinst", env!("CARGO_BIN_EXE_lava-server-postinst")),
+            ("preinst", lava_v1_testkit::program("lava-server-preinst")),
+            ("postinst", lava_v1_testkit::program("lava-server-postinst")),
         ] {
             std::fs::copy(bin, tmpci.join(script)).unwrap();
         }

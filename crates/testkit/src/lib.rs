@@ -16,6 +16,25 @@ pub mod world;
 pub use cluster::Cluster;
 pub use instance::{Instance, Seed};
 
+/// The workspace's built program `name` (`lava-v1`, `lava-server-postinst`,
+/// …), beside the running test or tool in the same target profile
+/// directory.  Every test and tool finds the programs it runs this way.
+pub fn program(name: &str) -> std::path::PathBuf {
+    let me = std::env::current_exe().expect("the running program's path");
+    let mut dir = me.parent().expect("a directory").to_owned();
+    // Test binaries live in <profile>/deps, programs in <profile>.
+    if dir.file_name().is_some_and(|n| n == "deps") {
+        dir.pop();
+    }
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: build the workspace's programs first (cargo build --workspace --bins)",
+        path.display()
+    );
+    path
+}
+
 /// The environment variable that turns every skipped test into a failure
 /// (`scripts/test` sets it when it runs as root, as CI does).
 pub const NO_SKIP_VAR: &str = "LAVA_V1_NO_SKIP";

@@ -51,7 +51,7 @@ fn main() {
     if scales.is_empty() {
         scales = vec![10, 100];
     }
-    let tool: PathBuf = std::env::current_exe().expect("own path").with_file_name("lava-v1");
+    let tool: PathBuf = lava_v1_testkit::program("lava-v1");
     let cluster = Cluster::start();
     let dir = tempfile::tempdir().expect("temp dir");
     let sql_path = dir.path().join("baseline.sql");

@@ -320,7 +320,7 @@ fn main() {
     let bench = Bench {
         cluster: Cluster::start(),
         dir: tempfile::Builder::new().prefix("lava-v1-bench.").tempdir().expect("temp dir"),
-        tool: me.with_file_name("lava-v1"),
+        tool: lava_v1_testkit::program("lava-v1"),
         me,
     };
     let mut admin = bench.cluster.client("postgres");

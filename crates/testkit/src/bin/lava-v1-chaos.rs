@@ -100,7 +100,7 @@ impl Op {
 }
 
 fn bin(name: &str) -> PathBuf {
-    std::env::current_exe().expect("own path").with_file_name(name)
+    lava_v1_testkit::program(name)
 }
 
 /// Every job's output directory, by the seed's layout rule (legacy

@@ -14,8 +14,7 @@ use std::process::ExitCode;
 use lava_v1_testkit::{Cluster, Instance, Seed};
 
 fn lava_v1() -> PathBuf {
-    let me = std::env::current_exe().expect("own path");
-    me.with_file_name("lava-v1")
+    lava_v1_testkit::program("lava-v1")
 }
 
 fn main() -> ExitCode {
@@ -28,10 +27,6 @@ fn main() -> ExitCode {
         }
     };
     let tool = lava_v1();
-    if !tool.exists() {
-        eprintln!("lava-v1-demo: {} not found; build the workspace first", tool.display());
-        return ExitCode::FAILURE;
-    }
     eprintln!(
         "== starting a throwaway PostgreSQL cluster and seeding a LAVA 2017.10 instance (scale {scale})"
     );
