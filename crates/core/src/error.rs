@@ -311,6 +311,14 @@ pub enum Error {
     },
 }
 
+impl From<fdsafe::Error> for Error {
+    /// A root the safe remover could not open is a media directory that
+    /// could not be inspected.
+    fn from(e: fdsafe::Error) -> Self {
+        Error::Media { path: e.path, source: e.source }
+    }
+}
+
 /// The core's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 

@@ -21,8 +21,8 @@
 //! * [`files`] removes the V1 media directories once the tables are gone.
 //! * [`maintenance`] swaps LAVA's Apache site for a holding page (HTTP 503)
 //!   during the upgrade, and back.
-//! * [`remove`] is the safe remover both use: descriptor-relative, never
-//!   following a link, never leaving the media root's file system.
+//!   Both remove through the `fdsafe` crate's safe remover:
+//!   descriptor-relative, never following a link, never crossing a mount.
 //!
 //! The library never prints: it logs with `log`, and returns values for
 //! the binaries to render.
@@ -34,14 +34,12 @@ pub mod detect;
 pub mod drop;
 mod error;
 pub mod fault;
-mod fd;
 pub mod files;
 pub mod fingerprint;
 pub mod jobs;
 pub mod maintenance;
 pub mod media;
 pub mod preflight;
-pub mod remove;
 pub mod report;
 pub mod schema;
 pub mod state;
