@@ -19,8 +19,6 @@
 //! * [`jobs`] removes V1 `TestJob` rows the way `lava-server manage jobs rm
 //!   --v1` does, set-based and in batches, then their output directories.
 //! * [`files`] removes the V1 media directories once the tables are gone.
-//! * [`maintenance`] swaps LAVA's Apache site for a holding page (HTTP 503)
-//!   during the upgrade, and back.
 //!   Both remove through the `fdsafe` crate's safe remover:
 //!   descriptor-relative, never following a link, never crossing a mount.
 //!
@@ -37,7 +35,6 @@ pub mod fault;
 pub mod files;
 pub mod fingerprint;
 pub mod jobs;
-pub mod maintenance;
 pub mod media;
 pub mod preflight;
 pub mod report;
