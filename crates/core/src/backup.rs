@@ -40,7 +40,7 @@ use sha2::{Digest, Sha256};
 
 use crate::config::{DbConfig, Paths};
 use crate::detect::DbState;
-use crate::schema::{exact_pattern, qualified, quote_ident, V1_MEDIA_DIRS, V1_TABLES};
+use crate::schema::{exact_pattern, qualified, quote_ident, V1_TABLES};
 use crate::{detect, media, state, Error, Result};
 
 /// Where backups go unless told otherwise.
@@ -1258,9 +1258,4 @@ pub fn v1_fingerprint<C: GenericClient>(client: &mut C) -> Result<BTreeMap<Strin
         out.insert(name, (row.get(0), row.get(1)));
     }
     Ok(out)
-}
-
-/// The names of the V1 media directories a backup's tar may hold.
-pub fn media_dirs() -> &'static [&'static str] {
-    &V1_MEDIA_DIRS
 }

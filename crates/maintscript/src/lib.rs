@@ -43,4 +43,4 @@ pub use dpkg_query::{apt_mark, transcript, AptMark, AptMarkOp, AptMarkOutcome, D
 pub use env::{in_maintainer_script, MaintscriptEnv};
 pub use error::{Error, Result};
 pub use root::Root;
-pub use version::{compare, is_before, upgrade_from_before, Version, V1_REMOVAL_RELEASE};
+pub use version::{is_before, upgrade_from_before, Version, V1_REMOVAL_RELEASE};

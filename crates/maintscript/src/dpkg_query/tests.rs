@@ -346,7 +346,7 @@ fn list_and_audit_from_private_admindir() {
     assert_eq!(text, "hi  held 1:2.0~rc1-1\niF  lava-server 2017.12-1\n");
     let text = q.list(&["no-such-*"]);
     assert!(text.contains("no packages found matching no-such-*"), "{text}");
-    assert!(text.ends_with(&format!(": exit status: 1)\n")), "{text}");
+    assert!(text.ends_with(": exit status: 1)\n"), "{text}");
     assert!(text.contains(&format!("(dpkg-query --admindir={} -W -f=", dir.path().display())), "{text}");
     let audit = q.audit();
     assert!(audit.contains("lava-server") && audit.contains("broken"), "{audit}");
