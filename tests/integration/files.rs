@@ -76,7 +76,7 @@ fn files_rm_in_a_hostile_tree_touches_nothing_outside() {
     std::os::unix::fs::symlink(&attachments, media.join("attachments")).unwrap();
     // And one file that cannot be removed, with a newline in its name.
     let stuck = media.join("testdef/stuck\nforged.yaml");
-    let shown = lava_v1_core::remove::display_path(&stuck);
+    let shown = fdsafe::remove::display_path(&stuck);
     assert!(shown.ends_with("stuck\\x0aforged.yaml"), "{shown}");
     let immutable = hostile::make_unremovable(&stuck);
     let outside_before = hostile::listing(outside.path());

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use lava_v1_core::maintenance::{self, OnOutcome, Options};
+use lava_v1_holdpage::{self as holdpage, OnOutcome, Options};
 use lava_v1_testkit::apache::{self, Apache, Response, PAGES};
 
 /// URLs the holding page must answer, beyond the fake site's pages.
@@ -247,17 +247,17 @@ fn the_postinst_entry_point_only_acts_on_an_enabled_site() {
     let link = a.root().join("sites-enabled/lava-server.conf");
     std::fs::remove_file(&link).unwrap();
     let before = a.snapshot();
-    assert_eq!(maintenance::enable_if_site_enabled(&opts).unwrap(), None);
+    assert_eq!(holdpage::enable_if_site_enabled(&opts).unwrap(), None);
     assert_eq!(a.snapshot(), before);
 
     std::os::unix::fs::symlink("../sites-available/lava-server.conf", &link).unwrap();
-    match maintenance::enable_if_site_enabled(&opts).unwrap() {
+    match holdpage::enable_if_site_enabled(&opts).unwrap() {
         Some(OnOutcome::Enabled { disabled_sites, .. }) => assert_eq!(disabled_sites, ["lava-server.conf"]),
         other => panic!("expected the holding page to be switched on, got {other:?}"),
     }
     assert_holding_everywhere(&a);
-    assert!(matches!(maintenance::enable_if_site_enabled(&opts).unwrap(), Some(OnOutcome::AlreadyOn { .. })));
-    maintenance::off(&opts).unwrap();
+    assert!(matches!(holdpage::enable_if_site_enabled(&opts).unwrap(), Some(OnOutcome::AlreadyOn { .. })));
+    holdpage::off(&opts).unwrap();
     assert_original(&a);
 }
 

@@ -2,7 +2,7 @@
 //! the core and dpkg plumbing.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::Args;
@@ -10,6 +10,7 @@ use lava_v1_core::backup::{self, BackupOptions, DEFAULT_BACKUP_DIR};
 use lava_v1_core::config::Paths;
 use lava_v1_core::state::StateDir;
 use lava_v1_core::{report, Error};
+use lava_v1_maintscript::{transcript, DpkgQuery};
 
 use crate::{hold, render};
 
@@ -98,7 +99,11 @@ pub(crate) fn restore(paths: &Paths, args: RestoreArgs) -> Result<ExitCode, Erro
 }
 
 pub(crate) fn report(paths: &Paths, args: ReportArgs) -> Result<ExitCode, Error> {
-    let sources = report::Sources { apt_log_dir: args.apt_log_dir, ..report::Sources::default() };
+    let sources = report::Sources {
+        apt_log_dir: args.apt_log_dir,
+        packaging: packaging(),
+        ..report::Sources::default()
+    };
     let path = report::write(paths, &sources, args.output.as_deref())?;
     let _ = writeln!(
         std::io::stderr().lock(),
@@ -106,6 +111,21 @@ pub(crate) fn report(paths: &Paths, args: ReportArgs) -> Result<ExitCode, Error>
     );
     let _ = writeln!(std::io::stdout().lock(), "{}", path.display());
     Ok(ExitCode::SUCCESS)
+}
+
+/// The report's sections from the packaging system: package versions,
+/// dpkg's audit and the debconf answers.
+fn packaging() -> Vec<report::Section> {
+    let dpkg = DpkgQuery::new();
+    let section = |title: &str, body: String| report::Section { title: title.to_owned(), body };
+    vec![
+        section("packages", dpkg.list(&["lava-*", "postgresql*", "python*-django"])),
+        section("dpkg audit (dpkg -C)", dpkg.audit()),
+        section(
+            "debconf answers (debconf-show lava-server)",
+            transcript(Path::new("debconf-show"), &["lava-server".to_owned()]),
+        ),
+    ]
 }
 
 pub(crate) fn hold(hold_it: bool) -> ExitCode {

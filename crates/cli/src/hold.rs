@@ -7,7 +7,7 @@
 //! detect that case and say what to run afterwards instead of failing
 //! with apt's lock error.
 
-use lava_v1_maintscript::{in_maintainer_script, AptMark, AptMarkOp, AptMarkOutcome};
+use lava_v1_maintscript::{apt_mark, in_maintainer_script, AptMarkOp, AptMarkOutcome};
 
 const PACKAGE: &str = "lava-server";
 
@@ -30,7 +30,7 @@ pub(crate) fn run(hold: bool) -> HoldReport {
             ),
         };
     }
-    match AptMark::new().run(op, PACKAGE) {
+    match apt_mark(op, PACKAGE) {
         Ok(AptMarkOutcome::Held) => ok(format!(
             "{PACKAGE} is now on hold: apt will not upgrade it (your V1 data stays). Undo with `lava-v1 unhold`."
         )),

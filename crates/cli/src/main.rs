@@ -127,13 +127,11 @@ fn main() -> ExitCode {
         media_root: cli.global.media_root,
         state_dir: cli.global.state_dir,
     };
-    match run(&paths, cli.command) {
-        Ok(code) => code,
-        Err(e) => {
-            render::error(&e);
-            ExitCode::FAILURE
-        }
-    }
+    let outcome = match cli.command {
+        Command::Maintenance(args) => maintenance::run(&paths, args).map_err(|e| render::error(&e)),
+        command => run(&paths, command).map_err(|e| render::error(&e)),
+    };
+    outcome.unwrap_or(ExitCode::FAILURE)
 }
 
 fn run(paths: &Paths, command: Command) -> Result<ExitCode, Error> {
@@ -205,6 +203,6 @@ fn run(paths: &Paths, command: Command) -> Result<ExitCode, Error> {
         Command::Report(args) => admin::report(paths, args),
         Command::Hold => Ok(admin::hold(true)),
         Command::Unhold => Ok(admin::hold(false)),
-        Command::Maintenance(args) => maintenance::run(paths, args),
+        Command::Maintenance(_) => unreachable!("`maintenance` is run by main"),
     }
 }

@@ -1,6 +1,6 @@
 //! `lava-v1 maintenance on|off|status`: the holding page that answers every
 //! URL of the instance with 503 while the upgrade runs (see
-//! `lava_v1_core::maintenance`).
+//! `lava_v1_holdpage`).
 
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -9,8 +9,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 use lava_v1_core::config::Paths;
-use lava_v1_core::maintenance::{self, OffOutcome, OnOutcome, Options, State, Status};
-use lava_v1_core::Error;
+use lava_v1_holdpage::{self as holdpage, Error, OffOutcome, OnOutcome, Options, State, Status};
 
 /// Options of `lava-v1 maintenance`.
 #[derive(Debug, Args)]
@@ -18,16 +17,16 @@ pub(crate) struct MaintenanceArgs {
     #[command(subcommand)]
     action: Action,
     /// Apache's configuration root.
-    #[arg(long, global = true, value_name = "DIR", default_value = maintenance::DEFAULT_APACHE_ROOT)]
+    #[arg(long, global = true, value_name = "DIR", default_value = holdpage::DEFAULT_APACHE_ROOT)]
     apache_root: PathBuf,
     /// Apache's control program (run with `configtest` and `graceful`, with APACHE_CONFDIR set to --apache-root).
-    #[arg(long, global = true, value_name = "PROGRAM", default_value = maintenance::DEFAULT_APACHECTL)]
+    #[arg(long, global = true, value_name = "PROGRAM", default_value = holdpage::DEFAULT_APACHECTL)]
     apachectl: PathBuf,
     /// The Apache site to replace (sites-available/<SITE>.conf).
-    #[arg(long, global = true, value_name = "SITE", default_value = maintenance::DEFAULT_SITE)]
+    #[arg(long, global = true, value_name = "SITE", default_value = holdpage::DEFAULT_SITE)]
     site: String,
     /// Where the holding page is written.
-    #[arg(long, global = true, value_name = "DIR", default_value = maintenance::DEFAULT_PAGE_DIR)]
+    #[arg(long, global = true, value_name = "DIR", default_value = holdpage::DEFAULT_PAGE_DIR)]
     page_dir: PathBuf,
 }
 
@@ -44,7 +43,7 @@ enum Action {
         #[arg(long, value_name = "NAME")]
         server_name: Option<String>,
         /// Seconds clients are told to wait (Retry-After; the page reloads itself then).
-        #[arg(long, value_name = "SECONDS", default_value_t = maintenance::DEFAULT_RETRY_AFTER,
+        #[arg(long, value_name = "SECONDS", default_value_t = holdpage::DEFAULT_RETRY_AFTER,
               value_parser = clap::value_parser!(u32).range(1..))]
         retry_after: u32,
     },
@@ -74,11 +73,11 @@ pub(crate) fn run(paths: &Paths, args: MaintenanceArgs) -> Result<ExitCode, Erro
             opts.listen = listen;
             opts.server_name = server_name;
             opts.retry_after = retry_after;
-            on_text(&opts, &maintenance::on(&opts)?)
+            on_text(&opts, &holdpage::on(&opts)?)
         }
-        Action::Off => off_text(&opts, &maintenance::off(&opts)?),
+        Action::Off => off_text(&opts, &holdpage::off(&opts)?),
         Action::Status { json } => {
-            let status = maintenance::status(&opts)?;
+            let status = holdpage::status(&opts)?;
             if json {
                 serde_json::to_string_pretty(&status).expect("status serialises") + "\n"
             } else {

@@ -8,10 +8,10 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use clap::{Args, Subcommand};
+use fdsafe::remove::{Failure, Tally};
 use lava_v1_core::config::Paths;
 use lava_v1_core::files::FilesRmReport;
 use lava_v1_core::jobs::{self, JobsRmOptions, JobsRmReport, Progress, DEFAULT_BATCH_SIZE};
-use lava_v1_core::remove::{Failure, Tally};
 use lava_v1_core::state::StateDir;
 use lava_v1_core::Error;
 

@@ -190,7 +190,7 @@ pub(crate) fn outcome(o: &DropOutcome) -> String {
 }
 
 /// Prints an error with its causes and hint on stderr.
-pub(crate) fn error(e: &lava_v1_core::Error) {
+pub(crate) fn error(e: &dyn std::error::Error) {
     let text = e.to_string();
     let (message, hint) = match text.split_once("\n\nhint: ") {
         Some((m, h)) => (m.to_owned(), Some(h.to_owned())),

@@ -40,7 +40,7 @@ use sha2::{Digest, Sha256};
 
 use crate::config::{DbConfig, Paths};
 use crate::detect::DbState;
-use crate::schema::{exact_pattern, qualified, quote_ident, V1_MEDIA_DIRS, V1_TABLES};
+use crate::schema::{exact_pattern, qualified, quote_ident, V1_TABLES};
 use crate::{detect, media, state, Error, Result};
 
 /// Where backups go unless told otherwise.
@@ -410,7 +410,7 @@ fn needed_bytes<C: GenericClient>(
 /// returns whether it is gone.
 fn discard(base: &Path, partial: &Path) -> bool {
     let Some(name) = partial.file_name() else { return false };
-    match crate::remove::Remover::open(base, false) {
+    match crate::fault::remover(base, false) {
         Ok(mut remover) => {
             remover.remove(Path::new(name));
         }
@@ -634,14 +634,14 @@ fn tar_media(media_root: &Path, v1_media: &[media::MediaDir], dir: &Path) -> Res
     // tar reads below the media root opened once, as the removers do
     // (a link swapped in for it later changes nothing), through
     // `/proc/<pid>/fd/<n>`, which names that very directory.
-    let root = crate::remove::open_root(media_root)?;
+    let root = fdsafe::remove::open_root(media_root)?;
     let root_dir = PathBuf::from(format!("/proc/{}/fd/{}", std::process::id(), root.as_raw_fd()));
     let real_root = std::fs::read_link(&root_dir).unwrap_or_else(|_| media_root.to_owned());
     for point in media::mount_points_below(&real_root) {
         if v1_media.iter().any(|m| point.starts_with(&m.name)) {
             log::warn!(
                 "not backing up {}: a mount point",
-                crate::remove::display_path(&media_root.join(&point))
+                fdsafe::remove::display_path(&media_root.join(&point))
             );
             cmd.arg("--exclude").arg(&point);
         }
@@ -759,9 +759,9 @@ fn job_table(name: &str) -> Option<(&'static str, &'static str)> {
     JOB_TABLES.iter().copied().find(|(t, _)| *t == name)
 }
 
-/// Opens the file `name` of the backup `dir` (see [`crate::fd::open_in`]).
+/// Opens the file `name` of the backup `dir` (see [`fdsafe::fd::open_in`]).
 fn open_backup_file(dir: &Path, name: &str) -> Result<File> {
-    crate::fd::open_in(dir, name).map_err(|e| match e.kind() {
+    fdsafe::fd::open_in(dir, name).map_err(|e| match e.kind() {
         std::io::ErrorKind::InvalidInput => Error::BadBackup {
             path: dir.to_owned(),
             reason: format!("{e}: a backup holds only regular files inside its directory"),
@@ -1059,10 +1059,10 @@ pub fn restore(paths: &Paths, dir: &Path, options: &BackupOptions) -> Result<Res
         // Only the checked entries, from the archive opened in the backup
         // directory (never through a link).
         let list =
-            crate::fd::memory_file("lava-v1-restore-list", restore_list.as_bytes()).map_err(|source| {
+            fdsafe::fd::memory_file("lava-v1-restore-list", restore_list.as_bytes()).map_err(|source| {
                 Error::Backup { path: dir.to_owned(), doing: "preparing the restore of".into(), source }
             })?;
-        let list_path = crate::fd::inherit(&mut cmd, &list);
+        let list_path = fdsafe::fd::inherit(&mut cmd, &list);
         cmd.arg(format!("--use-list={list_path}"))
             .arg(format!("--dbname={}", db.effective_name()))
             .stdin(open_backup_file(dir, DUMP)?);
@@ -1149,7 +1149,7 @@ impl PassFile {
             esc(&db.effective_user()),
             esc(&db.password)
         );
-        crate::fd::memory_file("lava-v1-pgpass", line.as_bytes()).map(PassFile).map_err(|source| {
+        fdsafe::fd::memory_file("lava-v1-pgpass", line.as_bytes()).map(PassFile).map_err(|source| {
             Error::Backup {
                 path: dir.to_owned(),
                 doing: "preparing the password for pg_dump and pg_restore, for".into(),
@@ -1163,7 +1163,7 @@ impl PassFile {
 /// passfile in memory: nothing secret on the command line, in the
 /// environment or on disk.
 fn libpq_env(cmd: &mut Command, db: &DbConfig, passfile: &PassFile) -> Result<()> {
-    let passfile = crate::fd::inherit(cmd, &passfile.0);
+    let passfile = fdsafe::fd::inherit(cmd, &passfile.0);
     cmd.env_remove("PGPASSWORD")
         .env("PGHOST", &db.server)
         .env("PGPORT", db.effective_port()?.to_string())
@@ -1285,9 +1285,4 @@ pub fn v1_fingerprint<C: GenericClient>(client: &mut C) -> Result<BTreeMap<Strin
         out.insert(name, (row.get(0), row.get(1)));
     }
     Ok(out)
-}
-
-/// The names of the V1 media directories a backup's tar may hold.
-pub fn media_dirs() -> &'static [&'static str] {
-    &V1_MEDIA_DIRS
 }

@@ -142,13 +142,6 @@ pub struct Report {
     pub media: Vec<MediaDir>,
 }
 
-impl Report {
-    /// Is there V1 data anywhere, database or media?
-    pub fn has_v1_data(&self) -> bool {
-        self.db.has_v1_rows() || self.media.iter().any(MediaDir::has_data)
-    }
-}
-
 /// Builds the full report for the instance `paths` describe.
 pub fn report(paths: &Paths) -> Result<Report> {
     let db = paths.database()?;

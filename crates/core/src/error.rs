@@ -253,62 +253,14 @@ pub enum Error {
     /// A refusal that needs the admin's explicit consent.
     #[error("{0}")]
     Refused(String),
+}
 
-    /// An Apache configuration file, link or the holding page could not be
-    /// read or changed.
-    #[error("cannot {doing} `{}`", path.display())]
-    ApacheFile {
-        /// What we were doing.
-        doing: &'static str,
-        /// The path.
-        path: PathBuf,
-        /// The OS error.
-        #[source]
-        source: std::io::Error,
-    },
-
-    /// Apache's control program could not be run.
-    #[error(
-        "cannot run `{command}`\n\nhint: install apache2, or name Apache's control program with --apachectl"
-    )]
-    ApacheCommand {
-        /// The command line.
-        command: String,
-        /// The OS error.
-        #[source]
-        source: std::io::Error,
-    },
-
-    /// `apachectl configtest` failed; every change was undone.
-    #[error("`{command}` fails {stage}; nothing was changed:\n{output}\n\nhint: {hint}")]
-    ApacheConfigTest {
-        /// The command line.
-        command: String,
-        /// When: before switching, or with the new configuration in place.
-        stage: &'static str,
-        /// What it printed.
-        output: String,
-        /// What to do.
-        hint: String,
-    },
-
-    /// Reloading Apache failed; every change was undone.
-    #[error("`{command}` failed, so the change was undone:\n{output}\n\nhint: check Apache's error log, then run the same command again")]
-    ApacheReload {
-        /// The command line.
-        command: String,
-        /// What it printed.
-        output: String,
-    },
-
-    /// The holding page cannot be switched safely; nothing was changed.
-    #[error("{reason}\n\nhint: {hint}")]
-    Maintenance {
-        /// What is wrong.
-        reason: String,
-        /// What to do.
-        hint: String,
-    },
+impl From<fdsafe::Error> for Error {
+    /// A root the safe remover could not open is a media directory that
+    /// could not be inspected.
+    fn from(e: fdsafe::Error) -> Self {
+        Error::Media { path: e.path, source: e.source }
+    }
 }
 
 /// The core's result type.

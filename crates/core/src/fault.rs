@@ -8,7 +8,7 @@
 //! prove that nothing was changed.  Without the variable every point is a
 //! no-op.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -16,6 +16,13 @@ use std::time::Duration;
 pub const PAUSE_VAR: &str = "LAVA_V1_FAULT_PAUSE";
 /// The environment variable naming the file whose creation resumes a pause.
 pub const RESUME_VAR: &str = "LAVA_V1_FAULT_RESUME";
+
+/// Opens a [`fdsafe::remove::Remover`] on `root` that pauses at the point
+/// `remove-after-scan` (a directory's names read, its subdirectories not
+/// yet entered: where a swapped-in link would strike).
+pub(crate) fn remover(root: &Path, dry_run: bool) -> crate::Result<fdsafe::remove::Remover> {
+    Ok(fdsafe::remove::Remover::open(root, dry_run)?.after_scan(|| point("remove-after-scan")))
+}
 
 /// Pauses if `point` is the selected injection point.  Cheap when none is
 /// (the variable is read once per process), so points may sit in loops.

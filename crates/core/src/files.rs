@@ -8,7 +8,7 @@
 //! data (and any `lava-v1 drop` not yet done).  Job output directories are
 //! not touched here: they belong to `jobs rm`.
 //!
-//! Removal uses [`crate::remove`], with a worker per core sharing out the
+//! Removal uses [`fdsafe::remove`], with a worker per core sharing out the
 //! entries of each directory ([`remove_parallel`]): a top-level directory that is a symbolic
 //! link is unlinked (its target untouched), nothing is followed, and
 //! nothing on another file system is entered.
@@ -20,9 +20,9 @@ use serde::Serialize;
 
 use crate::config::Paths;
 use crate::detect;
-use crate::remove::{display_path, remove_parallel, Failure, Remover, Tally};
 use crate::schema::V1_MEDIA_DIRS;
 use crate::{Error, Result};
+use fdsafe::remove::{display_path, remove_parallel, Failure, Tally};
 
 /// One V1 directory.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -88,7 +88,7 @@ pub fn remove_v1_dirs(media_root: &Path, dry_run: bool) -> Result<FilesRmReport>
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 8));
     // Opened once: every directory and worker works below this very
     // directory, whatever the path points at meanwhile.
-    let mut remover = Remover::open(media_root, dry_run)?;
+    let mut remover = crate::fault::remover(media_root, dry_run)?;
     for name in V1_MEDIA_DIRS {
         let (r, left, more) = remove_parallel(&mut remover, Path::new(name), threads)?;
         report.left.extend(left);

@@ -50,7 +50,7 @@
 //! `job-output/YYYY/MM/DD/<id>` by its `submit_time` in UTC (LAVA's
 //! `TestJob.output_dir`).  Both are removed when present (when both exist,
 //! the dated one is an orphan twin of the same job), only **after** the
-//! job's row is gone, with the [`crate::remove`] remover; date directories
+//! job's row is gone, with the [`fdsafe::remove`] remover; date directories
 //! left empty are removed too.
 //!
 //! The order of a batch makes every interruption recoverable:
@@ -80,10 +80,10 @@ use serde::Serialize;
 
 use crate::config::Paths;
 use crate::detect;
-use crate::remove::{display_path, Failure, Remover, Tally};
 use crate::schema::{self, quote_ident};
 use crate::state::StateDir;
 use crate::{fault, Error, Result};
+use fdsafe::remove::{display_path, Failure, Remover, Tally};
 
 /// The pending-batch file in the state directory.
 pub const PENDING_FILE: &str = "jobs-rm.pending";
@@ -496,7 +496,7 @@ pub fn run(
             .map_err(db_err("counting the stuck V1 jobs", &timeout))?
             .get::<_, i64>(0) as u64;
     }
-    let mut remover = Remover::open(&media_root, options.dry_run)?;
+    let mut remover = crate::fault::remover(&media_root, options.dry_run)?;
 
     if options.dry_run {
         plan(&mut client, &filter, &mut remover, &mut report, progress)?;

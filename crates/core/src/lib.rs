@@ -9,20 +9,26 @@
 //! * [`schema`] holds the facts: the 45 `dashboard_app` tables, the
 //!   `results_bundle_id` column and the two 2017.12 migrations.
 //! * [`detect`] builds a read-only [`detect::Report`] of what V1 data
-//!   exists, in the database and under the media root.
+//!   exists, in the database and under the media root ([`media`] measures
+//!   the V1 media directories).
+//! * [`preflight`] checks, read-only, the maintenance window and what the
+//!   drop needs (rights, objects of yours that depend on V1 data).
 //! * [`drop`](mod@drop) removes it in one transaction, leaving the database as
 //!   LAVA's own migrations `lava_scheduler_app 0029` and `dashboard_app
 //!   0023` would, `django_migrations` rows included.
 //! * [`fingerprint`] summarises everything that must survive, so tests
 //!   (and admins) can prove nothing else changed.
 //! * [`state`] is the state directory: an exclusive lock and the journal.
+//! * [`backup`] writes and verifies a backup of the V1 data (tables, V1
+//!   job rows, media) before it goes, and restores one.
 //! * [`jobs`] removes V1 `TestJob` rows the way `lava-server manage jobs rm
 //!   --v1` does, set-based and in batches, then their output directories.
 //! * [`files`] removes the V1 media directories once the tables are gone.
-//! * [`maintenance`] swaps LAVA's Apache site for a holding page (HTTP 503)
-//!   during the upgrade, and back.
-//! * [`remove`] is the safe remover both use: descriptor-relative, never
-//!   following a link, never leaving the media root's file system.
+//!   Both remove through the `fdsafe` crate's safe remover:
+//!   descriptor-relative, never following a link, never crossing a mount.
+//! * [`report`] writes the bug report the upstream page asks for, every
+//!   password masked; the caller hands in what dpkg and debconf say.
+//! * [`fault`] holds the fault-injection points tests pause a run at.
 //!
 //! The library never prints: it logs with `log`, and returns values for
 //! the binaries to render.
@@ -34,14 +40,11 @@ pub mod detect;
 pub mod drop;
 mod error;
 pub mod fault;
-mod fd;
 pub mod files;
 pub mod fingerprint;
 pub mod jobs;
-pub mod maintenance;
 pub mod media;
 pub mod preflight;
-pub mod remove;
 pub mod report;
 pub mod schema;
 pub mod state;

@@ -1,7 +1,7 @@
 //! The V1 directories under `MEDIA_ROOT`: what exists and how big it is.
 //!
 //! Read-only.  The walk is the removers' own in a dry run
-//! ([`crate::remove`]): it never follows a symbolic link (a link is counted
+//! ([`fdsafe::remove`]): it never follows a symbolic link (a link is counted
 //! as a link, its target is not visited), never crosses a mount point,
 //! copes with any depth and any name, and keeps going past what it cannot
 //! read, counting it.
@@ -10,7 +10,6 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::remove::Remover;
 use crate::schema::V1_MEDIA_DIRS;
 
 /// One V1 directory under the media root.
@@ -72,7 +71,7 @@ fn measure(media_root: &Path, name: &str) -> MediaDir {
     }
     // The same walk as the removers' dry run, so what is reported here is
     // exactly what `files rm` would remove.
-    let mut walker = match Remover::open(media_root, true) {
+    let mut walker = match crate::fault::remover(media_root, true) {
         Ok(w) => w,
         Err(e) => {
             log::warn!("{e}");

@@ -1,8 +1,10 @@
 //! `lava-v1 report`: everything the upstream page asks an admin to collect
 //! after a failed upgrade, in one plain-text file ready for a pastebin or a
 //! mailing-list post: the journal of every step (with the exact errors),
-//! the state directory, package versions and dpkg status, the debconf
-//! answers, the V1 status report, and the recent apt history.
+//! the state directory, the V1 status report, and the recent apt history,
+//! with the sections the caller gathers from the packaging system
+//! ([`Sources::packaging`]: package versions, dpkg's audit, the debconf
+//! answers; this crate runs neither dpkg nor debconf).
 //!
 //! Every password is masked: every value of a line of `instance.conf`
 //! whose key holds `PASS` (any case; `=`, `:` or whitespace after it),
@@ -16,7 +18,6 @@ use std::fs::OpenOptions;
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use crate::config::{InstanceConf, Paths};
 use crate::{detect, state, Error, Result};
@@ -28,11 +29,23 @@ pub struct Sources {
     pub apt_log_dir: PathBuf,
     /// How much of the end of each log to include, in bytes.
     pub tail_bytes: u64,
+    /// Sections from the packaging system, in this order, after the state
+    /// directory (masked like the rest).
+    pub packaging: Vec<Section>,
+}
+
+/// One section of the report: a title and the text under it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Section {
+    /// The title (`===== title =====`).
+    pub title: String,
+    /// The text.
+    pub body: String,
 }
 
 impl Default for Sources {
     fn default() -> Self {
-        Sources { apt_log_dir: "/var/log/apt".into(), tail_bytes: 64 * 1024 }
+        Sources { apt_log_dir: "/var/log/apt".into(), tail_bytes: 64 * 1024, packaging: Vec::new() }
     }
 }
 
@@ -144,23 +157,6 @@ fn tail(path: &Path, bytes: u64) -> String {
     }
 }
 
-fn command(program: &str, args: &[&str]) -> String {
-    match Command::new(program).args(args).env("LC_ALL", "C").output() {
-        Ok(out) => {
-            let mut s = String::from_utf8_lossy(&out.stdout).into_owned();
-            let err = String::from_utf8_lossy(&out.stderr);
-            if !err.trim().is_empty() {
-                s.push_str(&err);
-            }
-            if !out.status.success() {
-                let _ = writeln!(s, "({program} {}: {})", args.join(" "), out.status);
-            }
-            s
-        }
-        Err(e) => format!("(cannot run {program}: {e})\n"),
-    }
-}
-
 /// Builds the report text (already masked).
 pub fn build(paths: &Paths, sources: &Sources) -> String {
     // Found textually first, so that a file that does not parse hides
@@ -210,26 +206,9 @@ pub fn build(paths: &Paths, sources: &Sources) -> String {
     }
     section(&mut out, &format!("state directory ({})", paths.state_dir.display()), &listing);
 
-    section(
-        &mut out,
-        "packages",
-        &command(
-            "dpkg-query",
-            &[
-                "-W",
-                "-f=${db:Status-Abbrev} ${Package} ${Version}\n",
-                "lava-*",
-                "postgresql*",
-                "python*-django",
-            ],
-        ),
-    );
-    section(&mut out, "dpkg audit (dpkg -C)", &command("dpkg", &["-C"]));
-    section(
-        &mut out,
-        "debconf answers (debconf-show lava-server)",
-        &command("debconf-show", &["lava-server"]),
-    );
+    for extra in &sources.packaging {
+        section(&mut out, &extra.title, &extra.body);
+    }
     section(
         &mut out,
         "instance.conf",
@@ -318,7 +297,15 @@ mod tests {
                 format!("LAVA_DB_NAME=\"lavaserver\"\nLAVA_DB_SERVER=\"/nonexistent\"\n{conf}"),
             )
             .unwrap();
-            let text = build(&paths, &Sources { apt_log_dir: apt, tail_bytes: 4096 });
+            let packaging = vec![Section {
+                title: "packages".to_owned(),
+                body: "ii  lava-server 2017.10-1 (hunter2-secret)\n".to_owned(),
+            }];
+            let text = build(&paths, &Sources { apt_log_dir: apt, tail_bytes: 4096, packaging });
+            assert!(
+                text.contains("\n===== packages =====\nii  lava-server 2017.10-1 (********)\n"),
+                "{text}"
+            );
             assert!(!text.contains("hunter2"), "{conf:?} leaked:\n{text}");
             assert!(text.contains("LAVA_DB_NAME=\"lavaserver\""), "{text}");
             assert!(text.contains(&format!("connecting with {MASK} failed")), "{text}");
@@ -335,7 +322,8 @@ mod tests {
             media_root: Some(dir.path().join("media")),
             state_dir: dir.path().join("lib/v1-removal"),
         };
-        let sources = Sources { apt_log_dir: dir.path().join("apt"), tail_bytes: 1024 };
+        let sources =
+            Sources { apt_log_dir: dir.path().join("apt"), tail_bytes: 1024, packaging: Vec::new() };
         let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o7777;
         let report = write(&paths, &sources, None).unwrap();
         assert_eq!(mode(&paths.state_dir), 0o700);

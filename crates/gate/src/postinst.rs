@@ -16,7 +16,7 @@
 use lava_v1_core::backup::{self, BackupOptions, DEFAULT_BACKUP_DIR};
 use lava_v1_core::detect;
 use lava_v1_core::drop::{self, DropOptions, DropOutcome};
-use lava_v1_core::maintenance;
+use lava_v1_holdpage as holdpage;
 use lava_v1_maintscript::{upgrade_from_before, PostinstAction, V1_REMOVAL_RELEASE};
 
 use crate::decision::{Answer, Decision};
@@ -159,14 +159,14 @@ pub fn run(
 /// instance at once.  If LAVA's Apache site is enabled, the holding page
 /// replaces it (and stays until the admin turns it off).
 fn hold_the_site(ctx: &Context) -> String {
-    let defaults = maintenance::Options::default();
-    let options = maintenance::Options {
+    let defaults = holdpage::Options::default();
+    let options = holdpage::Options {
         apache_root: ctx.root.path(&defaults.apache_root),
         page_dir: ctx.root.path(&defaults.page_dir),
         state_dir: ctx.paths.state_dir.clone(),
         ..defaults
     };
-    match maintenance::enable_if_site_enabled(&options) {
+    match holdpage::enable_if_site_enabled(&options) {
         Ok(None) => String::new(),
         Ok(Some(_)) => {
             ctx.journal("postinst: the holding page replaces the lava-server Apache site");

@@ -631,7 +631,7 @@ fn hostile_names_cannot_answer_the_question() {
 
 #[test]
 fn a_failed_postinst_puts_up_the_holding_page_until_the_admin_removes_it() {
-    use lava_v1_core::maintenance;
+    use lava_v1_holdpage as holdpage;
     use lava_v1_testkit::apache::{self, Apache};
 
     let s = Scenario::new(Cluster::shared(), seeded());
@@ -658,14 +658,14 @@ fn a_failed_postinst_puts_up_the_holding_page_until_the_admin_removes_it() {
     assert_code(&s.script("postinst", &["configure", OLD], "noninteractive"), 0);
     assert_eq!(s.v1_tables(), 0);
     assert_eq!(a.get("/").status, 503);
-    let options = maintenance::Options {
+    let options = holdpage::Options {
         apache_root: s.root().join("etc/apache2"),
         apachectl: apache::apachectl(),
         page_dir: s.root().join("var/lib/lava-server/maintenance"),
         state_dir: s.state(),
-        ..maintenance::Options::default()
+        ..holdpage::Options::default()
     };
-    maintenance::off(&options).unwrap();
+    holdpage::off(&options).unwrap();
     assert_eq!(a.wait_for("/", 200).status, 200);
 }
 

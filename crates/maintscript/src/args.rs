@@ -490,30 +490,6 @@ pub fn parse_postinst_args(args: &[OsString]) -> Result<PostinstAction> {
     }
 }
 
-/// [`parse`] for `prerm`, returning the prerm action directly.
-pub fn parse_prerm_args(args: &[OsString]) -> Result<PrermAction> {
-    match parse(Script::Prerm, args)? {
-        Action::Prerm(a) => Ok(a),
-        _ => unreachable!("parse(Prerm) returns a prerm action"),
-    }
-}
-
-/// [`parse`] for `postrm`, returning the postrm action directly.
-pub fn parse_postrm_args(args: &[OsString]) -> Result<PostrmAction> {
-    match parse(Script::Postrm, args)? {
-        Action::Postrm(a) => Ok(a),
-        _ => unreachable!("parse(Postrm) returns a postrm action"),
-    }
-}
-
-/// [`parse`] for `config`, returning the config action directly.
-pub fn parse_config_args(args: &[OsString]) -> Result<ConfigAction> {
-    match parse(Script::Config, args)? {
-        Action::Config(a) => Ok(a),
-        _ => unreachable!("parse(Config) returns a config action"),
-    }
-}
-
 type Reason = String;
 
 fn version(what: &str, s: &str) -> std::result::Result<Version, Reason> {

@@ -5,6 +5,8 @@
 //!   and returns a typed [`PackageStatus`]. Reading works inside maintainer
 //!   scripts (dpkg-maintscript-helper does the same).
 //! * [`DpkgQuery::compare_versions`] runs `dpkg --compare-versions`.
+//! * [`DpkgQuery::list`] and [`DpkgQuery::audit`] give, for people (a bug
+//!   report), what `dpkg-query -W` and `dpkg -C` print ([`transcript`]).
 //! * [`AptMark::run`] runs `apt-mark hold|unhold|showhold -- PKG`. `hold` and
 //!   `unhold` **cannot** work while dpkg runs (its locks are held): check
 //!   [`crate::env::in_maintainer_script`] first and tell the admin what to run
@@ -26,6 +28,10 @@ use crate::version::Version;
 /// The `-f` format [`DpkgQuery::status`] uses (dpkg-query expands the
 /// `\t` and `\n` escapes itself).
 pub const STATUS_FORMAT: &str = "${db:Status-Abbrev}\\t${Version}\\t${Status}\\n";
+
+/// The `-f` format [`DpkgQuery::list`] uses: status abbreviation,
+/// package name and version, one package a line.
+pub const LIST_FORMAT: &str = "${db:Status-Abbrev} ${Package} ${Version}\n";
 
 /// The selection state (first word of `Status:`, first letter of
 /// `db:Status-Abbrev`).
@@ -347,6 +353,26 @@ impl DpkgQuery {
         Ok(status)
     }
 
+    /// What `dpkg-query -W -f=LIST_FORMAT PATTERN…` prints: the state and
+    /// version of every package matching a pattern (shell wildcards, as
+    /// dpkg-query takes them), as a [`transcript`].
+    pub fn list(&self, patterns: &[&str]) -> String {
+        let mut args: Vec<String> =
+            self.admindir_args().iter().map(|a| a.to_string_lossy().into_owned()).collect();
+        args.extend(["-W".to_owned(), format!("-f={LIST_FORMAT}")]);
+        args.extend(patterns.iter().map(|p| (*p).to_owned()));
+        transcript(&self.dpkg_query, &args)
+    }
+
+    /// What `dpkg -C` (`--audit`: packages half installed, half
+    /// configured, …) prints, as a [`transcript`].
+    pub fn audit(&self) -> String {
+        let mut args: Vec<String> =
+            self.admindir_args().iter().map(|a| a.to_string_lossy().into_owned()).collect();
+        args.push("-C".to_owned());
+        transcript(&self.dpkg, &args)
+    }
+
     /// `dpkg --compare-versions A OP B`, where `OP` is one of `lt le eq ne
     /// ge gt` (or the `-nl` forms). Exit 0 is true, 1 is false, anything
     /// else (bad operator, …) an error. Versions are checked first, so
@@ -360,6 +386,28 @@ impl DpkgQuery {
             Some(1) if output.stderr.is_empty() => Ok(false),
             _ => Err(failed(command, &output)),
         }
+    }
+}
+
+/// What `program args…` printed, for people (a bug report): its stdout,
+/// then its stderr, then, if it failed, a line naming it and how it ended
+/// (`(program args: exit status: 1)`); a program that cannot be started
+/// gives one line saying so.  Runs with `LC_ALL=C`, stdin from /dev/null.
+pub fn transcript(program: &Path, args: &[String]) -> String {
+    let output = Command::new(program).args(args).env("LC_ALL", "C").stdin(Stdio::null()).output();
+    match output {
+        Ok(out) => {
+            let mut s = String::from_utf8_lossy(&out.stdout).into_owned();
+            let err = String::from_utf8_lossy(&out.stderr);
+            if !err.trim().is_empty() {
+                s.push_str(&err);
+            }
+            if !out.status.success() {
+                s.push_str(&format!("({} {}: {})\n", program.display(), args.join(" "), out.status));
+            }
+            s
+        }
+        Err(e) => format!("(cannot run {}: {e})\n", program.display()),
     }
 }
 

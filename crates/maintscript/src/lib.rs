@@ -8,7 +8,8 @@
 //! * [`env`](mod@env): the `DPKG_*` environment ([`MaintscriptEnv`],
 //!   [`in_maintainer_script`]).
 //! * [`dpkg_query`]: package state via `dpkg-query`, version comparison via
-//!   `dpkg`, and `apt-mark hold|unhold|showhold`.
+//!   `dpkg`, `dpkg-query -W` and `dpkg -C` for a bug report, and `apt-mark
+//!   hold|unhold|showhold`.
 //!
 //! Nothing here prints to stdout (under debconf, stdout can be the command
 //! pipe); diagnostics go through the `log` crate, and every error that comes
@@ -38,8 +39,8 @@ pub use args::{
     parse, Action, ConfigAction, PackageVersion, PostinstAction, PostrmAction, PreinstAction, PrermAction,
     Script,
 };
-pub use dpkg_query::{apt_mark, AptMark, AptMarkOp, AptMarkOutcome, DpkgQuery, PackageStatus};
+pub use dpkg_query::{apt_mark, transcript, AptMark, AptMarkOp, AptMarkOutcome, DpkgQuery, PackageStatus};
 pub use env::{in_maintainer_script, MaintscriptEnv};
 pub use error::{Error, Result};
 pub use root::Root;
-pub use version::{compare, is_before, upgrade_from_before, Version, V1_REMOVAL_RELEASE};
+pub use version::{is_before, upgrade_from_before, Version, V1_REMOVAL_RELEASE};

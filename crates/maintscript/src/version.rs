@@ -109,11 +109,6 @@ impl Version {
     }
 }
 
-/// Compares two versions the way `dpkg --compare-versions` does.
-pub fn compare(a: &Version, b: &Version) -> Ordering {
-    a.cmp(b)
-}
-
 /// Whether `old` comes before release `release` (`old < release~`).
 ///
 /// `is_before(&old, "2017.12")` is the test for "an upgrade from a version
@@ -261,9 +256,9 @@ mod tests {
         assert_eq!(v("1.0"), v("0:1.0"));
         assert_eq!(v("1.0"), v("1.00"));
         assert_ne!(v("1.0"), v("1.0-1"));
-        assert_eq!(compare(&v("1.0"), &v("1.0-1")), Ordering::Less);
-        assert_eq!(compare(&v("2017.12~rc1"), &v("2017.12")), Ordering::Less);
-        assert_eq!(compare(&v("2017.12"), &v("2017.12-1")), Ordering::Less);
+        assert_eq!(v("1.0").cmp(&v("1.0-1")), Ordering::Less);
+        assert_eq!(v("2017.12~rc1").cmp(&v("2017.12")), Ordering::Less);
+        assert_eq!(v("2017.12").cmp(&v("2017.12-1")), Ordering::Less);
     }
 
     #[test]

@@ -3,7 +3,7 @@
 use std::cmp::Ordering;
 use std::process::Command;
 
-use lava_v1_maintscript::{compare, Version};
+use lava_v1_maintscript::Version;
 
 /// Pairs whose order is checked both ways.
 const PAIRS: &[(&str, &str)] = &[
@@ -108,7 +108,7 @@ fn ordering_matches_dpkg() {
         let va = Version::parse(a).unwrap_or_else(|e| panic!("{e}"));
         let vb = Version::parse(b).unwrap_or_else(|e| panic!("{e}"));
         for (x, y, vx, vy) in [(a, b, &va, &vb), (b, a, &vb, &va)] {
-            let ours = compare(vx, vy);
+            let ours = vx.cmp(vy);
             let theirs = dpkg_order(x, y);
             if ours != theirs {
                 mismatches.push(format!("{x} vs {y}: ours {ours:?}, dpkg {theirs:?}"));

@@ -331,3 +331,41 @@ fn real_apt_mark_showhold_is_read_only() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn list_and_audit_from_private_admindir() {
+    if !have("dpkg-query") || !have("dpkg") {
+        return;
+    }
+    let dir = admindir();
+    // dpkg -C reads the info directory and the update journal too.
+    std::fs::create_dir_all(dir.path().join("info")).unwrap();
+    std::fs::create_dir_all(dir.path().join("updates")).unwrap();
+    let q = DpkgQuery::new().with_admindir(dir.path());
+    let text = q.list(&["lava-*", "held"]);
+    assert_eq!(text, "hi  held 1:2.0~rc1-1\niF  lava-server 2017.12-1\n");
+    let text = q.list(&["no-such-*"]);
+    assert!(text.contains("no packages found matching no-such-*"), "{text}");
+    assert!(text.ends_with(": exit status: 1)\n"), "{text}");
+    assert!(text.contains(&format!("(dpkg-query --admindir={} -W -f=", dir.path().display())), "{text}");
+    let audit = q.audit();
+    assert!(audit.contains("lava-server") && audit.contains("broken"), "{audit}");
+}
+
+#[test]
+fn a_transcript_holds_stdout_stderr_and_how_it_ended() {
+    let dir = tempfile::tempdir().unwrap();
+    let prog = stub(dir.path(), "talk", "echo out; echo err >&2; exit 3");
+    let mut text = transcript(&prog, &["a".to_owned(), "b".to_owned()]);
+    for _ in 0..50 {
+        // A freshly written stub may be "text file busy" for a moment.
+        if !text.contains("busy") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        text = transcript(&prog, &["a".to_owned(), "b".to_owned()]);
+    }
+    assert_eq!(text, format!("out\nerr\n({} a b: exit status: 3)\n", prog.display()));
+    let missing = transcript(Path::new("/nonexistent/program"), &[]);
+    assert!(missing.starts_with("(cannot run /nonexistent/program: "), "{missing}");
+}

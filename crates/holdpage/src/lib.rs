@@ -39,8 +39,10 @@ use std::process::{Command, Stdio};
 
 use serde::{Deserialize, Serialize};
 
-use crate::state::{utc_now, StateDir};
-use crate::{Error, Result};
+use lava_v1_core::state::{utc_now, StateDir};
+
+mod error;
+pub use error::{Error, Result};
 
 /// Apache's configuration root on Debian.
 pub const DEFAULT_APACHE_ROOT: &str = "/etc/apache2";
@@ -96,7 +98,7 @@ impl Default for Options {
             apachectl: DEFAULT_APACHECTL.into(),
             site: DEFAULT_SITE.into(),
             page_dir: DEFAULT_PAGE_DIR.into(),
-            state_dir: crate::config::DEFAULT_STATE_DIR.into(),
+            state_dir: lava_v1_core::config::DEFAULT_STATE_DIR.into(),
             listen: Vec::new(),
             server_name: None,
             retry_after: DEFAULT_RETRY_AFTER,
@@ -542,7 +544,8 @@ pub fn off(opts: &Options) -> Result<OffOutcome> {
         }
     }
     let record = opts.record_file();
-    std::fs::remove_file(&record).map_err(|e| Error::State { path: record, source: e })?;
+    std::fs::remove_file(&record)
+        .map_err(|e| Error::Core(lava_v1_core::Error::State { path: record, source: e }))?;
     journal(opts, &format!("maintenance off: restored {}; Apache reloaded", names(&rec.disabled_sites)));
     log::info!("maintenance off: the {} site is back", opts.site);
     Ok(OffOutcome::Restored {
@@ -659,7 +662,7 @@ impl Undo<'_> {
             Some(rec) => save_record(opts, rec),
             None => match std::fs::remove_file(opts.record_file()) {
                 Err(e) if e.kind() != ErrorKind::NotFound => {
-                    Err(Error::State { path: opts.record_file(), source: e })
+                    Err(Error::Core(lava_v1_core::Error::State { path: opts.record_file(), source: e }))
                 }
                 _ => Ok(()),
             },
@@ -1022,12 +1025,12 @@ fn names(links: &[Link]) -> String {
 /// missing parents get the usual 0755, so that the page directory beside
 /// it stays reachable by Apache).
 fn ensure_state_dir(opts: &Options) -> Result<()> {
-    crate::state::StateDir::new(&opts.state_dir).create()
+    Ok(StateDir::new(&opts.state_dir).create()?)
 }
 
-fn lock(opts: &Options) -> Result<crate::state::Lock> {
+fn lock(opts: &Options) -> Result<lava_v1_core::state::Lock> {
     ensure_state_dir(opts)?;
-    crate::state::StateDir::new(&opts.state_dir).lock_named(LOCK)
+    Ok(StateDir::new(&opts.state_dir).lock_named(LOCK)?)
 }
 
 fn load_record(opts: &Options) -> Result<Option<Record>> {
@@ -1035,7 +1038,13 @@ fn load_record(opts: &Options) -> Result<Option<Record>> {
     let text = match std::fs::read_to_string(&path) {
         Ok(t) => t,
         Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
-        Err(source) => return Err(Error::ReadFile { path, what: "maintenance record", source }),
+        Err(source) => {
+            return Err(Error::Core(lava_v1_core::Error::ReadFile {
+                path,
+                what: "maintenance record",
+                source,
+            }))
+        }
     };
     serde_json::from_str(&text).map(Some).map_err(|e| {
         refuse(
@@ -1049,7 +1058,7 @@ fn save_record(opts: &Options, rec: &Record) -> Result<()> {
     ensure_state_dir(opts)?;
     let path = opts.record_file();
     let text = serde_json::to_string_pretty(rec).expect("the record serialises") + "\n";
-    crate::state::write_atomically(&path, text.as_bytes())
+    Ok(lava_v1_core::state::write_atomically(&path, text.as_bytes())?)
 }
 
 fn check_record(opts: &Options, rec: &Record) -> Result<()> {

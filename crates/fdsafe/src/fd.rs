@@ -1,6 +1,6 @@
-//! Descriptor plumbing for backups: opening a file of a backup relative to
-//! its directory without following links, anonymous memory files, and
-//! handing an open descriptor to one child program.
+//! Descriptor plumbing: opening a file relative to a directory without
+//! following links, anonymous memory files, and handing an open
+//! descriptor to one child program.
 
 use std::ffi::CString;
 use std::fs::File;
@@ -14,10 +14,10 @@ use std::process::Command;
 use nix::fcntl::OFlag;
 use nix::sys::stat::Mode;
 
-/// Whether `name` is a path a backup may name: one or more normal
+/// Whether `name` is a plain relative path: one or more normal
 /// components separated by `/` — not empty, not absolute, no `.` or `..`,
 /// no empty component, no NUL.
-pub(crate) fn is_plain_relative(name: &str) -> bool {
+pub fn is_plain_relative(name: &str) -> bool {
     !name.is_empty()
         && !name.contains('\0')
         && name.split('/').all(|c| !c.is_empty() && c != "." && c != "..")
@@ -46,7 +46,7 @@ fn openat(dir: RawFd, name: &str, flags: OFlag) -> io::Result<OwnedFd> {
 /// directory `dir` for reading: each component relative to the one before
 /// it, never following a symbolic link (`O_NOFOLLOW`), and without
 /// blocking on a FIFO or a device; anything but a regular file is refused.
-pub(crate) fn open_in(dir: &Path, name: &str) -> io::Result<File> {
+pub fn open_in(dir: &Path, name: &str) -> io::Result<File> {
     if !is_plain_relative(name) {
         return Err(invalid(format!("{name:?} is not a plain relative file name")));
     }
@@ -73,7 +73,7 @@ pub(crate) fn open_in(dir: &Path, name: &str) -> io::Result<File> {
 /// An anonymous file in memory (`memfd_create`), mode 0600, holding
 /// `contents` and never on any file system: gone with its last descriptor.
 /// Close-on-exec; [`inherit`] hands it to one child.
-pub(crate) fn memory_file(name: &str, contents: &[u8]) -> io::Result<File> {
+pub fn memory_file(name: &str, contents: &[u8]) -> io::Result<File> {
     let cname = CString::new(name).map_err(|_| invalid("NUL in a memory file's name".into()))?;
     let fd = nix::sys::memfd::memfd_create(&cname, nix::sys::memfd::MemFdCreateFlag::MFD_CLOEXEC)?;
     let mut file = File::from(fd);
@@ -87,7 +87,7 @@ pub(crate) fn memory_file(name: &str, contents: &[u8]) -> io::Result<File> {
 /// Makes `cmd`'s child inherit `file` at the same descriptor number (every
 /// other child of this process still never sees it), and returns the
 /// path the child opens it by: `/proc/self/fd/<n>`.
-pub(crate) fn inherit(cmd: &mut Command, file: &File) -> String {
+pub fn inherit(cmd: &mut Command, file: &File) -> String {
     let fd = file.as_raw_fd();
     clear_cloexec_in_child(cmd, fd);
     format!("/proc/self/fd/{fd}")
