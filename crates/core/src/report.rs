@@ -182,7 +182,8 @@ pub fn build(paths: &Paths, sources: &Sources) -> String {
         },
     );
 
-    let journal = paths.state_dir.join("journal.log");
+    let state_dir = crate::state::StateDir::new(&paths.state_dir);
+    let journal = state_dir.journal_path();
     section(&mut out, &format!("journal ({})", journal.display()), &tail(&journal, 256 * 1024));
     let mut listing = String::new();
     match std::fs::read_dir(&paths.state_dir) {
@@ -197,7 +198,7 @@ pub fn build(paths: &Paths, sources: &Sources) -> String {
                     e.file_name().to_string_lossy(),
                     meta.map(|m| format!("{} bytes", m.len())).unwrap_or_default()
                 );
-                if e.file_name() == "decision" || e.file_name() == "last-backup" {
+                if e.file_name() == "decision" || e.file_name() == crate::state::LAST_BACKUP {
                     listing.push_str(&std::fs::read_to_string(e.path()).unwrap_or_default());
                 }
             }

@@ -14,8 +14,8 @@ use crate::{Error, Result};
 
 /// The journal's file name in the state directory.
 const JOURNAL: &str = "journal.log";
-/// The file naming the last verified backup.
-const LAST_BACKUP: &str = "last-backup";
+/// The file naming the last verified backup (shown by the report).
+pub const LAST_BACKUP: &str = "last-backup";
 
 /// The state directory.
 #[derive(Debug, Clone)]
