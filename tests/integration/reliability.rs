@@ -191,3 +191,53 @@ fn walk_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+/// What an admin reads for the two failures met most: every line once,
+/// the hint last, nothing else (logs quiet).
+#[test]
+fn errors_are_told_once_with_the_hint_last() {
+    let inst = live(Cluster::shared(), Seed { media: false, ..Seed::default() });
+    let quiet = |args: &[&str]| {
+        let out = command(&inst).env("RUST_LOG", "error").args(args).output().unwrap();
+        assert_no_secret(&out);
+        (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let target = format!(
+        "database `{}` on 127.0.0.1:{} as `{}`",
+        inst.db_name,
+        inst.cluster.port,
+        lava_v1_testkit::cluster::LAVA_ROLE
+    );
+
+    // Another session holds a lock the drop needs.
+    let mut other = inst.admin();
+    let mut tx = other.transaction().unwrap();
+    tx.batch_execute("SELECT count(*) FROM dashboard_app_testrun").unwrap();
+    let (code, err) = quiet(&["drop", "--yes", "--lock-timeout", "1"]);
+    assert_eq!(code, Some(1));
+    assert_eq!(
+        err,
+        "lava-v1: error: timed out after 1000ms waiting for a lock on LAVA's tables; another session is using them\n\
+         \n\
+         hint: stop the LAVA services (lava-master, lava-server-gunicorn, lava-publisher, apache2) or wait for \
+         the other session, then run the same command again; nothing was changed\n"
+    );
+    tx.rollback().unwrap();
+
+    // A wrong password.
+    let conf = std::fs::read_to_string(&inst.paths.instance_conf).unwrap();
+    std::fs::write(&inst.paths.instance_conf, conf.replace(LAVA_PASSWORD, "Wr0ng-but-secret")).unwrap();
+    let (code, err) = quiet(&["status"]);
+    assert_eq!(code, Some(1));
+    assert_eq!(
+        err,
+        format!(
+            "lava-v1: error: cannot connect to the {target}\n  \
+             caused by: db error\n  \
+             caused by: FATAL: password authentication failed for user \"{role}\"\n\
+             \n\
+             hint: check that PostgreSQL is running and that LAVA_DB_* in instance.conf are right\n",
+            role = lava_v1_testkit::cluster::LAVA_ROLE
+        )
+    );
+}

@@ -134,7 +134,7 @@ pub(crate) fn hold(hold_it: bool) -> ExitCode {
         let _ = writeln!(std::io::stdout().lock(), "{}", report.message);
         ExitCode::SUCCESS
     } else {
-        let _ = writeln!(std::io::stderr().lock(), "lava-v1: error: {}", report.message);
+        render::error(&report.error());
         ExitCode::FAILURE
     }
 }

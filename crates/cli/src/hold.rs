@@ -17,6 +17,18 @@ pub(crate) struct HoldReport {
     pub(crate) message: String,
     /// Whether it worked.
     pub(crate) ok: bool,
+    /// What to do instead, when it did not.
+    pub(crate) hint: Option<String>,
+}
+
+impl HoldReport {
+    /// The failure as an error, for the one error printer.
+    pub(crate) fn error(&self) -> lava_v1_core::Error {
+        match &self.hint {
+            Some(hint) => lava_v1_core::Error::refused_with_hint(&self.message, hint),
+            None => lava_v1_core::Error::refused(&self.message),
+        }
+    }
 }
 
 pub(crate) fn run(hold: bool) -> HoldReport {
@@ -25,9 +37,9 @@ pub(crate) fn run(hold: bool) -> HoldReport {
         return HoldReport {
             ok: false,
             message: format!(
-                "cannot run `apt-mark {verb} {PACKAGE}` from inside a maintainer script: dpkg holds its lock while scripts run\n\n\
-                 hint: run `apt-mark {verb} {PACKAGE}` once apt or dpkg has finished"
+                "cannot run `apt-mark {verb} {PACKAGE}` from inside a maintainer script: dpkg holds its lock while scripts run"
             ),
+            hint: Some(format!("run `apt-mark {verb} {PACKAGE}` once apt or dpkg has finished")),
         };
     }
     match apt_mark(op, PACKAGE) {
@@ -44,11 +56,16 @@ pub(crate) fn run(hold: bool) -> HoldReport {
         Ok(AptMarkOutcome::Failed { command, status, stderr }) => HoldReport {
             ok: false,
             message: format!("`{command}` failed ({status}):\n{}", stderr.trim_end()),
+            hint: None,
         },
-        Err(e) => HoldReport { ok: false, message: format!("cannot run apt-mark: {e}") },
+        Err(e) => HoldReport {
+            ok: false,
+            message: format!("cannot run apt-mark: {}", lava_v1_core::explain::one_line(&e)),
+            hint: None,
+        },
     }
 }
 
 fn ok(message: String) -> HoldReport {
-    HoldReport { ok: true, message }
+    HoldReport { ok: true, message, hint: None }
 }

@@ -217,11 +217,12 @@ fn left_exit(complete: bool, left: u64) -> ExitCode {
     if complete {
         return ExitCode::SUCCESS;
     }
-    let _ = writeln!(
-        std::io::stderr().lock(),
-        "lava-v1: error: {} paths could not be removed (listed in the report); everything else was\n\n\
-         hint: deal with the reasons given, then run the same command again: it removes only what is left",
-        thousands(left as i64)
+    crate::render::refusal(
+        &format!(
+            "{} paths could not be removed (listed in the report); everything else was",
+            thousands(left as i64)
+        ),
+        "deal with the reasons given, then run the same command again: it removes only what is left",
     );
     ExitCode::FAILURE
 }

@@ -189,28 +189,15 @@ pub(crate) fn outcome(o: &DropOutcome) -> String {
     s
 }
 
-/// Prints an error with its causes and hint on stderr.
-pub(crate) fn error(e: &dyn std::error::Error) {
-    let text = e.to_string();
-    let (message, hint) = match text.split_once("\n\nhint: ") {
-        Some((m, h)) => (m.to_owned(), Some(h.to_owned())),
-        None => (text, None),
-    };
-    let mut err = std::io::stderr().lock();
-    let _ = writeln!(err, "lava-v1: error: {message}");
-    let mut source = std::error::Error::source(e);
-    while let Some(cause) = source {
-        let _ = writeln!(err, "  caused by: {cause}");
-        source = cause.source();
-    }
-    if let Some(h) = hint {
-        let _ = writeln!(err, "\nhint: {h}");
-    }
+/// Prints an error on stderr: the one way every command reports one
+/// (the error, each cause once, the hint last).
+pub(crate) fn error(e: &dyn lava_v1_core::Hinted) {
+    let _ = std::io::stderr().lock().write_all(lava_v1_core::explain::render("lava-v1", e).as_bytes());
 }
 
 /// Prints a refusal and what to do instead.
 pub(crate) fn refusal(what: &str, hint: &str) {
-    let _ = writeln!(std::io::stderr().lock(), "lava-v1: error: {what}\n\nhint: {hint}");
+    error(&lava_v1_core::Error::refused_with_hint(what, hint));
 }
 
 /// The human-readable result of `preflight`.

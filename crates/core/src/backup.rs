@@ -299,7 +299,7 @@ pub fn backup(paths: &Paths, options: &BackupOptions) -> Result<Backup> {
     let v1_media: Vec<media::MediaDir> =
         media::v1_media(&media_root).into_iter().filter(|m| m.exists).collect();
     if state.v1_tables.is_empty() && state.v1_jobs.total == 0 && v1_media.is_empty() {
-        return Err(Error::Refused("there is no V1 data to back up (no V1 tables, jobs or media)".into()));
+        return Err(Error::refused("there is no V1 data to back up (no V1 tables, jobs or media)"));
     }
 
     check_space(&options.dir, needed_bytes(&mut tx, &state, &schema, &v1_media)?)?;
@@ -1016,7 +1016,7 @@ pub fn restore(paths: &Paths, dir: &Path, options: &BackupOptions) -> Result<Res
     // pg_restore puts every table back into the schema it was dumped from.
     let schema = crate::db::work_schema(&mut client)?;
     if schema != manifest.schema {
-        return Err(Error::Refused(format!(
+        return Err(Error::refused(format!(
             "the backup was taken from schema `{}`, but {} works on schema `{schema}` (the first of its search_path that exists); restore needs the same schema",
             manifest.schema,
             db.describe()
@@ -1026,16 +1026,19 @@ pub fn restore(paths: &Paths, dir: &Path, options: &BackupOptions) -> Result<Res
     let existing: Vec<&detect::TableRows> =
         state.v1_tables.iter().filter(|t| wanted.contains(&&t.name)).collect();
     if let Some(t) = existing.iter().find(|t| t.rows.unwrap_or(0) > 0) {
-        return Err(Error::Refused(format!(
-            "{} already holds V1 data ({} has {} rows); restore only into an instance without V1 data\n\nhint: restore into a separate archive instance kept on LAVA 2017.10",
-            db.describe(),
-            t.name,
-            t.rows.unwrap_or(0)
-        )));
+        return Err(Error::refused_with_hint(
+            format!(
+                "{} already holds V1 data ({} has {} rows); restore only into an instance without V1 data",
+                db.describe(),
+                t.name,
+                t.rows.unwrap_or(0)
+            ),
+            "restore into a separate archive instance kept on LAVA 2017.10",
+        ));
     }
     let created_schema = existing.is_empty();
     if !created_schema && existing.len() != wanted.len() {
-        return Err(Error::Refused(format!(
+        return Err(Error::refused(format!(
             "{} has only some of the V1 tables ({} of {}); restore needs all or none",
             db.describe(),
             existing.len(),
@@ -1095,7 +1098,7 @@ pub fn restore(paths: &Paths, dir: &Path, options: &BackupOptions) -> Result<Res
             match live.iter().find(|l| *l == c) {
                 Some(l) => columns.push(quote_ident(l)),
                 None => {
-                    return Err(Error::Refused(format!(
+                    return Err(Error::refused(format!(
                         "the backup's rows of {table} have a column {c:?} that {table} here does not have; nothing was restored"
                     )))
                 }

@@ -40,10 +40,9 @@ pub fn work_schema<C: GenericClient>(client: &mut C) -> Result<String> {
         .map_err(|e| Error::db("reading the current schema", e, ""))?
         .get(0);
     schema.ok_or_else(|| {
-        Error::Refused(
-            "no schema of the search_path exists, so there is no current schema to work on\n\n\
-             hint: check the search_path of the LAVA database role"
-                .into(),
+        Error::refused_with_hint(
+            "no schema of the search_path exists, so there is no current schema to work on",
+            "check the search_path of the LAVA database role",
         )
     })
 }

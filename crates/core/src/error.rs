@@ -23,7 +23,7 @@ pub enum Error {
     },
 
     /// `instance.conf` holds a line that is no configuration at all.
-    #[error("{}:{line}: {reason}\n\nhint: fix or remove that line; LAVA's own scripts source this file too", path.display())]
+    #[error("{}:{line}: {reason}", path.display())]
     ConfigSyntax {
         /// The file.
         path: PathBuf,
@@ -50,7 +50,7 @@ pub enum Error {
     },
 
     /// Connecting to PostgreSQL failed.
-    #[error("cannot connect to the {target}\n\nhint: check that PostgreSQL is running and that LAVA_DB_* in instance.conf are right")]
+    #[error("cannot connect to the {target}")]
     Connect {
         /// Which database, without the password.
         target: String,
@@ -70,14 +70,14 @@ pub enum Error {
     },
 
     /// Another session holds a lock the drop needs.
-    #[error("timed out after {timeout} waiting for a lock on LAVA's tables; another session is using them\n\nhint: stop the LAVA services (lava-master, lava-server-gunicorn, lava-publisher, apache2) or wait for the other session, then run the same command again; nothing was changed")]
+    #[error("timed out after {timeout} waiting for a lock on LAVA's tables; another session is using them")]
     LockTimeout {
         /// The lock timeout in force.
         timeout: String,
     },
 
     /// The database is not a LAVA database.
-    #[error("{target} is not a LAVA database: {found}\n\nhint: check LAVA_DB_NAME in instance.conf (or --instance-conf)")]
+    #[error("{target} is not a LAVA database: {found}")]
     NotLava {
         /// Which database.
         target: String,
@@ -86,7 +86,7 @@ pub enum Error {
     },
 
     /// The LAVA database is older than 2017.10.
-    #[error("the LAVA database is older than 2017.10: {found}\n\nhint: upgrade lava-server to 2017.10 first; the V1 removal starts from a 2017.10 database")]
+    #[error("the LAVA database is older than 2017.10: {found}")]
     TooOld {
         /// Which migrations are missing.
         found: String,
@@ -94,7 +94,7 @@ pub enum Error {
 
     /// Something outside V1 depends on V1 data, so dropping it would
     /// change or break that object.
-    #[error("objects outside LAVA's V1 data depend on it and would be lost: {objects}\n\nhint: drop or change these objects yourself (they are not LAVA's), then run the same command again; nothing was changed")]
+    #[error("objects outside LAVA's V1 data depend on it and would be lost: {objects}")]
     Blocked {
         /// The dependent objects.
         objects: String,
@@ -111,7 +111,7 @@ pub enum Error {
     },
 
     /// Another run holds the state-directory lock.
-    #[error("another run of lava-v1 (pid {pid}) is working on this instance\n\nhint: wait for it to finish; the lock is `{}`", path.display())]
+    #[error("another run of lava-v1 (pid {pid}) is working on this instance")]
     Busy {
         /// The holder's pid, as recorded in the lock file.
         pid: String,
@@ -130,7 +130,7 @@ pub enum Error {
     },
 
     /// V1 jobs are still waiting, running or being canceled.
-    #[error("{count} V1 jobs are still submitted, running or canceling:\n{jobs}\n\nhint: wait for them to finish or cancel them in LAVA's web interface, then run the same command again; nothing was changed")]
+    #[error("{count} V1 jobs are still submitted, running or canceling:\n{jobs}")]
     JobsInProgress {
         /// How many.
         count: usize,
@@ -146,21 +146,21 @@ pub enum Error {
     },
 
     /// The V1 tables still exist, and the V1 files are what they point at.
-    #[error("the V1 tables still exist ({tables} of {}); the V1 files under the media root are what their rows point at\n\nhint: remove the V1 tables first with `lava-v1 drop --yes` (the package's postinst does), then run the same command again; nothing was removed", crate::schema::V1_TABLES.len())]
+    #[error("the V1 tables still exist ({tables} of {}); the V1 files under the media root are what their rows point at", crate::schema::V1_TABLES.len())]
     V1TablesPresent {
         /// How many V1 tables are left.
         tables: usize,
     },
 
     /// Rows of tables LAVA does not know point at the jobs being removed.
-    #[error("rows outside LAVA's own tables point at V1 jobs: {detail}\n\nhint: those are not LAVA's (LAVA's own command would fail the same way); delete or repoint them, then run the same command again.  This batch was rolled back; batches before it stay done")]
+    #[error("rows outside LAVA's own tables point at V1 jobs: {detail}")]
     JobsReferenced {
         /// The server's message and detail.
         detail: String,
     },
 
     /// A previous interrupted run left work for a different instance.
-    #[error("the state directory holds unfinished work of another instance: {what}\n\nhint: run with the same --instance-conf and --media-root as the interrupted run to finish it; if that instance is gone, delete `{}` by hand", path.display())]
+    #[error("the state directory holds unfinished work of another instance: {what}")]
     ForeignPending {
         /// What differs.
         what: String,
@@ -181,7 +181,7 @@ pub enum Error {
     },
 
     /// The disk filled up while the backup was being written.
-    #[error("the disk holding `{}` filled up while the backup was being written; {} and nothing was dropped\n\nhint: free some space there (or choose another directory with --backup-dir) and run it again", path.display(), if *removed { "the incomplete backup was removed" } else { "the incomplete backup (`*.incomplete`) could not be removed: delete it," })]
+    #[error("the disk holding `{}` filled up while the backup was being written; {} and nothing was dropped", path.display(), if *removed { "the incomplete backup was removed" } else { "the incomplete backup (`*.incomplete`) could not be removed: delete it," })]
     DiskFull {
         /// The backup directory.
         path: PathBuf,
@@ -190,7 +190,7 @@ pub enum Error {
     },
 
     /// Not enough free space for the backup.
-    #[error("not enough free space for the backup in `{}`: it needs up to {needed} bytes, {available} are free; nothing was written and nothing was dropped\n\nhint: free some space or choose another directory with --backup-dir", path.display())]
+    #[error("not enough free space for the backup in `{}`: it needs up to {needed} bytes, {available} are free; nothing was written and nothing was dropped", path.display())]
     NoSpace {
         /// The backup directory.
         path: PathBuf,
@@ -232,14 +232,14 @@ pub enum Error {
 
     /// The instance is not in a maintenance window, or the database role
     /// lacks a right the drop needs.
-    #[error("not ready to remove V1 data; nothing was changed:\n{problems}\n\nhint: connect as the role that owns LAVA's tables (`ALTER TABLE … OWNER TO` that role, or set LAVA_DB_USER in instance.conf), drop or change the objects listed (they are not LAVA's), then run the same command again")]
+    #[error("not ready to remove V1 data; nothing was changed:\n{problems}")]
     Preflight {
         /// Every problem, one per line.
         problems: String,
     },
 
     /// The database session was cut short; the transaction did not commit.
-    #[error("{doing} was interrupted: {why}; {}\n\nhint: find out what stopped it (statement_timeout settings, another administrator, the server log), then run the same command again: it finishes the job either way", if doing.starts_with("committing") { "the commit may or may not have happened (`lava-v1 status` tells)" } else { "the transaction was rolled back and nothing was changed" })]
+    #[error("{doing} was interrupted: {why}; {}", if doing.starts_with("committing") { "the commit may or may not have happened (`lava-v1 status` tells)" } else { "the transaction was rolled back and nothing was changed" })]
     Interrupted {
         /// What we were doing.
         doing: String,
@@ -250,9 +250,14 @@ pub enum Error {
         source: postgres::Error,
     },
 
-    /// A refusal that needs the admin's explicit consent.
-    #[error("{0}")]
-    Refused(String),
+    /// A refusal, and what to do instead.
+    #[error("{reason}")]
+    Refused {
+        /// Why nothing was done.
+        reason: String,
+        /// What to do instead, if anything.
+        hint: Option<String>,
+    },
 }
 
 impl From<fdsafe::Error> for Error {
@@ -266,7 +271,41 @@ impl From<fdsafe::Error> for Error {
 /// The core's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+impl crate::explain::Hinted for Error {
+    fn hint(&self) -> Option<String> {
+        Some(match self {
+            Error::ConfigSyntax { .. } => "fix or remove that line; LAVA's own scripts source this file too".to_owned(),
+            Error::Connect { .. } => "check that PostgreSQL is running and that LAVA_DB_* in instance.conf are right".to_owned(),
+            Error::LockTimeout { .. } => "stop the LAVA services (lava-master, lava-server-gunicorn, lava-publisher, apache2) or wait for the other session, then run the same command again; nothing was changed".to_owned(),
+            Error::NotLava { .. } => "check LAVA_DB_NAME in instance.conf (or --instance-conf)".to_owned(),
+            Error::TooOld { .. } => "upgrade lava-server to 2017.10 first; the V1 removal starts from a 2017.10 database".to_owned(),
+            Error::Blocked { .. } => "drop or change these objects yourself (they are not LAVA's), then run the same command again; nothing was changed".to_owned(),
+            Error::Busy { path, .. } => format!("wait for it to finish; the lock is `{}`", path.display()),
+            Error::JobsInProgress { .. } => "wait for them to finish or cancel them in LAVA's web interface, then run the same command again; nothing was changed".to_owned(),
+            Error::V1TablesPresent { .. } => "remove the V1 tables first with `lava-v1 drop --yes` (the package's postinst does), then run the same command again; nothing was removed".to_owned(),
+            Error::JobsReferenced { .. } => "those are not LAVA's (LAVA's own command would fail the same way); delete or repoint them, then run the same command again.  This batch was rolled back; batches before it stay done".to_owned(),
+            Error::ForeignPending { path, .. } => format!("run with the same --instance-conf and --media-root as the interrupted run to finish it; if that instance is gone, delete `{}` by hand", path.display()),
+            Error::DiskFull { .. } => "free some space there (or choose another directory with --backup-dir) and run it again".to_owned(),
+            Error::NoSpace { .. } => "free some space or choose another directory with --backup-dir".to_owned(),
+            Error::Preflight { .. } => "connect as the role that owns LAVA's tables (`ALTER TABLE … OWNER TO` that role, or set LAVA_DB_USER in instance.conf), drop or change the objects listed (they are not LAVA's), then run the same command again".to_owned(),
+            Error::Interrupted { .. } => "find out what stopped it (statement_timeout settings, another administrator, the server log), then run the same command again: it finishes the job either way".to_owned(),
+            Error::Refused { hint: Some(hint), .. } => hint.clone(),
+            _ => return None,
+        })
+    }
+}
+
 impl Error {
+    /// A refusal without a hint.
+    pub fn refused(reason: impl Into<String>) -> Error {
+        Error::Refused { reason: reason.into(), hint: None }
+    }
+
+    /// A refusal, and what to do instead.
+    pub fn refused_with_hint(reason: impl Into<String>, hint: impl Into<String>) -> Error {
+        Error::Refused { reason: reason.into(), hint: Some(hint.into()) }
+    }
+
     /// Wraps a database error, turning the SQLSTATEs we know into their own
     /// variants.
     pub(crate) fn db(doing: impl Into<String>, source: postgres::Error, lock_timeout: &str) -> Self {

@@ -29,6 +29,8 @@
 //! * [`report`] writes the bug report the upstream page asks for, every
 //!   password masked; the caller hands in what dpkg and debconf say.
 //! * [`fault`] holds the fault-injection points tests pause a run at.
+//! * [`explain`] is how every program tells an admin about an error: the
+//!   error, each cause once, the hint last.
 //!
 //! The library never prints: it logs with `log`, and returns values for
 //! the binaries to render.
@@ -39,6 +41,7 @@ pub mod db;
 pub mod detect;
 pub mod drop;
 mod error;
+pub mod explain;
 pub mod fault;
 pub mod files;
 pub mod fingerprint;
@@ -50,3 +53,4 @@ pub mod schema;
 pub mod state;
 
 pub use error::{Error, Result};
+pub use explain::Hinted;

@@ -178,7 +178,9 @@ pub fn build(paths: &Paths, sources: &Sources) -> String {
         "V1 status",
         &match detect::report(paths) {
             Ok(r) => serde_json::to_string_pretty(&r).unwrap_or_default(),
-            Err(e) => format!("the V1 status could not be read: {}", chain(&e)),
+            Err(e) => {
+                format!("the V1 status could not be read:\n{}", crate::explain::render("lava-v1 status", &e))
+            }
         },
     );
 
@@ -223,16 +225,6 @@ pub fn build(paths: &Paths, sources: &Sources) -> String {
         section(&mut out, &format!("apt {log} (end)"), &tail(&path, sources.tail_bytes));
     }
     mask(&out, &secrets)
-}
-
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut source = e.source();
-    while let Some(c) = source {
-        let _ = write!(s, ": {c}");
-        source = c.source();
-    }
-    s
 }
 
 /// Writes the report to `output` (mode 0600) and returns its path.

@@ -118,7 +118,7 @@ pub enum Error {
         command: Command,
     },
     /// Reading the reply or writing the command failed.
-    #[error("debconf {command}: I/O error talking to the frontend: {source}")]
+    #[error("debconf {command}: I/O error talking to the frontend")]
     Io {
         /// The command being sent or answered.
         command: Command,
@@ -142,7 +142,7 @@ pub enum Error {
         command: Command,
     },
     /// Executing the debconf frontend failed.
-    #[error("cannot exec the debconf frontend {}: {source}", path.display())]
+    #[error("cannot exec the debconf frontend {}", path.display())]
     Exec {
         /// The frontend program that could not be executed.
         path: PathBuf,
@@ -152,7 +152,7 @@ pub enum Error {
     },
     /// Setting up the confmodule file descriptors (fd 3, stdout redirect)
     /// failed, or the environment does not allow a start-up.
-    #[error("cannot set up the debconf connection: {what}: {source}")]
+    #[error("cannot set up the debconf connection: {what}")]
     Setup {
         /// The step that failed.
         what: &'static str,

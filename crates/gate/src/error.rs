@@ -7,8 +7,8 @@ pub enum Error {
     /// From the core (configuration, database, state directory).
     #[error(transparent)]
     Core(#[from] lava_v1_core::Error),
-    /// From the debconf conversation.
-    #[error("debconf: {0}")]
+    /// From the debconf conversation (its text names debconf).
+    #[error(transparent)]
     Debconf(#[from] lava_v1_debconf::Error),
     /// From dpkg plumbing (argument parsing, versions).
     #[error(transparent)]
@@ -22,6 +22,15 @@ pub enum Error {
         /// How it failed.
         detail: String,
     },
+}
+
+impl lava_v1_core::Hinted for Error {
+    fn hint(&self) -> Option<String> {
+        match self {
+            Error::Core(e) => e.hint(),
+            _ => None,
+        }
+    }
 }
 
 /// The gate's result type.

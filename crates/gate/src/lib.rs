@@ -167,13 +167,7 @@ pub fn finish(script: &str, result: Result<Verdict>) -> std::process::ExitCode {
             std::process::ExitCode::from(v.code)
         }
         Err(e) => {
-            let mut text = format!("{PACKAGE} {script}: error: {e}");
-            let mut source = std::error::Error::source(&e);
-            while let Some(cause) = source {
-                text.push_str(&format!("\n  caused by: {cause}"));
-                source = cause.source();
-            }
-            eprintln!("{text}");
+            eprint!("{}", lava_v1_core::explain::render(&format!("{PACKAGE} {script}"), &e));
             std::process::ExitCode::FAILURE
         }
     }

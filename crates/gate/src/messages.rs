@@ -23,8 +23,10 @@ pub fn upgrade_stopped(old: &str, new: &str, value: &str, found: &str) -> String
     )
 }
 
-/// The postinst's drop failed.
+/// The postinst's drop failed; `error` is the error as
+/// [`lava_v1_core::explain::render`] tells it.
 pub fn drop_failed(error: &str, journal: &Path) -> String {
+    let error = error.trim_end();
     format!(
         "{PACKAGE}: error: removing the V1 data failed; no data was removed (the transaction was rolled back).\n\
          {error}\n\
@@ -50,8 +52,10 @@ pub fn no_decision(reason: &str, journal: &Path) -> String {
 }
 
 /// The preinst stopped the upgrade before dpkg unpacked anything, because
-/// the removal would fail.
+/// the removal would fail; `error` is the error as
+/// [`lava_v1_core::explain::render`] tells it.
 pub fn not_ready(old: &str, new: &str, error: &str) -> String {
+    let error = error.trim_end();
     format!(
         "{PACKAGE}: the upgrade from {old} to {new} was stopped before anything was unpacked or changed:\n\
          {error}\n\

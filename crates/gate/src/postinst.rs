@@ -20,9 +20,12 @@ use lava_v1_holdpage as holdpage;
 use lava_v1_maintscript::{upgrade_from_before, PostinstAction, V1_REMOVAL_RELEASE};
 
 use crate::decision::{Answer, Decision};
-use crate::presence::one_line;
 use crate::progress::{Progress, Step};
 use crate::{messages, Context, Result, Verdict};
+use lava_v1_core::explain::{self, one_line};
+
+/// How the postinst names itself in an error.
+const SCRIPT: &str = "lava-server postinst";
 
 /// Runs the postinst's logic.
 pub fn run(
@@ -47,14 +50,16 @@ pub fn run(
     let decision = Decision::read(ctx);
     let lock = match ctx.state().lock() {
         Ok(l) => l,
-        Err(e) => return Ok(Verdict::fail(messages::drop_failed(&e.to_string(), &journal_path))),
+        Err(e) => {
+            return Ok(Verdict::fail(messages::drop_failed(&explain::render(SCRIPT, &e), &journal_path)))
+        }
     };
 
     let mut notes: Vec<String> = Vec::new();
-    let fail = |ctx: &Context, e: &dyn std::error::Error| {
+    let fail = |ctx: &Context, e: &lava_v1_core::Error| {
         let text = one_line(e);
         ctx.journal(&format!("postinst: configure {old}: FAILED, nothing removed: {text}"));
-        let mut message = messages::drop_failed(&format!("{e}"), &journal_path);
+        let mut message = messages::drop_failed(&explain::render(SCRIPT, e), &journal_path);
         message.push_str(&hold_the_site(ctx));
         Verdict::fail(message)
     };

@@ -17,8 +17,9 @@ use lava_v1_core::backup::DEFAULT_BACKUP_DIR;
 use lava_v1_core::config::Paths;
 
 use crate::decision::{Answer, Decision};
-use crate::presence::{self, one_line, Presence};
+use crate::presence::{self, Presence};
 use crate::{messages, Context, Result, Verdict, BACKUP_QUESTION, PACKAGE_VERSION, QUESTION};
+use lava_v1_core::explain::one_line;
 
 /// The environment variable that tells the `config` script (a shell
 /// script, `debian/lava-server.config`) that V1 data was found, and what:
@@ -56,7 +57,7 @@ pub fn record_no_v1_data(ctx: &Context, old: &Version, new: Option<&Version>) ->
     if let Err(e) = check_before_unpack(ctx, false).and_then(|_| {
         Decision::now(Answer::NoV1Data, old, &new).write(ctx).map_err(|e| match e {
             crate::Error::Core(e) => e,
-            other => lava_v1_core::Error::Refused(other.to_string()),
+            other => lava_v1_core::Error::refused(other.to_string()),
         })
     }) {
         return Ok(not_ready(ctx, old, &new, &e));
@@ -85,7 +86,7 @@ pub fn check_before_unpack(ctx: &Context, backup: bool) -> lava_v1_core::Result<
 fn core_error(e: crate::Error) -> lava_v1_core::Error {
     match e {
         crate::Error::Core(e) => e,
-        other => lava_v1_core::Error::Refused(other.to_string()),
+        other => lava_v1_core::Error::refused(other.to_string()),
     }
 }
 
@@ -93,7 +94,7 @@ fn core_error(e: crate::Error) -> lava_v1_core::Error {
 /// with its cause and fix.  The answer to the question is kept.
 fn not_ready(ctx: &Context, old: &str, new: &str, e: &lava_v1_core::Error) -> Verdict {
     ctx.journal(&format!("preinst: upgrade {old} -> {new}: stopped before unpacking: {}", one_line(e)));
-    Verdict::fail(messages::not_ready(old, new, &e.to_string()))
+    Verdict::fail(messages::not_ready(old, new, &lava_v1_core::explain::render("lava-server preinst", e)))
 }
 
 /// The gate: reads the answer and lets the upgrade go on or stops it.

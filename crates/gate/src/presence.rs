@@ -3,6 +3,8 @@
 use lava_v1_core::detect;
 use lava_v1_core::media;
 
+use lava_v1_core::explain::one_line;
+
 use crate::Context;
 
 /// What the check found.
@@ -104,21 +106,6 @@ pub fn protocol_safe(text: &str) -> String {
         }
     }
     out
-}
-
-/// An error and its causes on one line (debconf text is one paragraph).
-pub fn one_line(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    if let Some((head, _hint)) = text.split_once("\n\nhint: ") {
-        text = head.to_owned();
-    }
-    let mut source = e.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text.replace('\n', " ")
 }
 
 #[cfg(test)]

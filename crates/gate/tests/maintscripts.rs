@@ -9,6 +9,7 @@
 #![allow(clippy::print_stderr)]
 
 use std::io::Write;
+use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
@@ -683,4 +684,32 @@ fn an_admin_with_a_backup_can_skip_ours() {
     assert_eq!(s.v1_tables(), 0);
     assert!(!s.root().join("var/backups/lava-server").exists());
     assert!(s.journal().contains("backup skipped, as the admin chose"), "{}", s.journal());
+}
+
+/// What an admin reads when the debconf frontend goes away: the error and
+/// its cause, each once, exactly.
+#[test]
+fn a_closed_debconf_pipe_is_reported_once_and_exactly() {
+    let s = Scenario::new(Cluster::shared(), seeded());
+    // fd 3 (the confmodule's command channel) is a pipe nobody reads.
+    let (read, write) = nix::unistd::pipe().unwrap();
+    drop(read);
+    let mut cmd = Command::new("sh");
+    s.env(&mut cmd);
+    cmd.arg("-c")
+        .arg(format!("exec 3>&{fd} {fd}>&-; exec \"$0\" upgrade {OLD} {NEW}", fd = write.as_raw_fd()))
+        .arg(s.tmpci().join("preinst"))
+        .env("DEBIAN_HAS_FRONTEND", "1")
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .env("DPKG_MAINTSCRIPT_NAME", "preinst")
+        .stdin(Stdio::null());
+    let out = cmd.output().unwrap();
+    drop(write);
+    assert_code(&out, 1);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "lava-server preinst: error: debconf VERSION 2.0: the frontend closed the reply pipe (end of file) \
+         before answering; is a debconf frontend running?\n"
+    );
+    assert_eq!(s.v1_tables(), 45);
 }

@@ -20,9 +20,7 @@ pub enum Error {
     },
 
     /// Apache's control program could not be run.
-    #[error(
-        "cannot run `{command}`\n\nhint: install apache2, or name Apache's control program with --apachectl"
-    )]
+    #[error("cannot run `{command}`")]
     ApacheCommand {
         /// The command line.
         command: String,
@@ -32,7 +30,7 @@ pub enum Error {
     },
 
     /// `apachectl configtest` failed; every change was undone.
-    #[error("`{command}` fails {stage}; nothing was changed:\n{output}\n\nhint: {hint}")]
+    #[error("`{command}` fails {stage}; nothing was changed:\n{output}")]
     ApacheConfigTest {
         /// The command line.
         command: String,
@@ -45,7 +43,7 @@ pub enum Error {
     },
 
     /// Reloading Apache failed; every change was undone.
-    #[error("`{command}` failed, so the change was undone:\n{output}\n\nhint: check Apache's error log, then run the same command again")]
+    #[error("`{command}` failed, so the change was undone:\n{output}")]
     ApacheReload {
         /// The command line.
         command: String,
@@ -54,7 +52,7 @@ pub enum Error {
     },
 
     /// The holding page cannot be switched safely; nothing was changed.
-    #[error("{reason}\n\nhint: {hint}")]
+    #[error("{reason}")]
     Maintenance {
         /// What is wrong.
         reason: String,
@@ -70,3 +68,19 @@ pub enum Error {
 
 /// The holding page's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl lava_v1_core::Hinted for Error {
+    fn hint(&self) -> Option<String> {
+        match self {
+            Error::ApacheCommand { .. } => {
+                Some("install apache2, or name Apache's control program with --apachectl".into())
+            }
+            Error::ApacheConfigTest { hint, .. } | Error::Maintenance { hint, .. } => Some(hint.clone()),
+            Error::ApacheReload { .. } => {
+                Some("check Apache's error log, then run the same command again".into())
+            }
+            Error::Core(e) => e.hint(),
+            Error::ApacheFile { .. } => None,
+        }
+    }
+}

@@ -44,7 +44,7 @@ pub enum Error {
     },
 
     /// A program could not be started at all.
-    #[error("cannot run `{command}`: {source}")]
+    #[error("cannot run `{command}`")]
     Spawn {
         /// The command line, shell-quoted for display.
         command: String,
