@@ -359,8 +359,9 @@ fn older_than_selects_as_lava_does() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(v["jobs_removed"].as_u64().unwrap() > 500);
     assert_eq!(v["v1_jobs_remaining"], 3);
+    // Not an age: a usage error, before anything is opened.
     let bad = run(&inst, &["jobs", "rm", "--v1", "--older-than", "2w"]);
-    assert_failure(&bad, 1);
+    assert_failure(&bad, 2);
     assert!(stderr(&bad).contains("<N>h or <N>d"), "{}", stderr(&bad));
 }
 

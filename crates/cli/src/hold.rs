@@ -7,7 +7,12 @@
 //! detect that case and say what to run afterwards instead of failing
 //! with apt's lock error.
 
+use std::io::Write;
+use std::process::ExitCode;
+
 use lava_v1_maintscript::{apt_mark, in_maintainer_script, AptMarkOp, AptMarkOutcome};
+
+use crate::render;
 
 const PACKAGE: &str = "lava-server";
 
@@ -31,7 +36,7 @@ impl HoldReport {
     }
 }
 
-pub(crate) fn run(hold: bool) -> HoldReport {
+fn run(hold: bool) -> HoldReport {
     let (op, verb) = if hold { (AptMarkOp::Hold, "hold") } else { (AptMarkOp::Unhold, "unhold") };
     if in_maintainer_script() {
         return HoldReport {
@@ -68,4 +73,16 @@ pub(crate) fn run(hold: bool) -> HoldReport {
 
 fn ok(message: String) -> HoldReport {
     HoldReport { ok: true, message, hint: None }
+}
+
+/// `lava-v1 hold` (true) or `unhold` (false), told to the admin.
+pub(crate) fn command(hold_it: bool) -> ExitCode {
+    let report = run(hold_it);
+    if report.ok {
+        let _ = writeln!(std::io::stdout().lock(), "{}", report.message);
+        ExitCode::SUCCESS
+    } else {
+        render::error(&report.error());
+        ExitCode::FAILURE
+    }
 }

@@ -1,35 +1,43 @@
-//! `lava-v1`: the admin command for LAVA's V1 data.
+//! `lava-v1`: the admin command for LAVA's V1 data.  One module per
+//! command:
 //!
-//! * `lava-v1 status [--json]` reports what V1 data exists (read-only).
-//! * `lava-v1 drop --yes` removes the V1 tables exactly as the package's
-//!   postinst does: LAVA 2017.12's migrations `lava_scheduler_app 0029` and
-//!   `dashboard_app 0023`, in one transaction.
-//! * `lava-v1 preflight [--json]` checks, read-only, the maintenance window
-//!   and what the drop needs; exit status 1 when not ready.
-//! * `lava-v1 jobs rm --v1` deletes V1 jobs as `lava-server manage jobs rm
-//!   --v1` does, set-based in batches, then their output directories.
-//! * `lava-v1 files rm` removes the V1 media directories once the V1 tables
-//!   are gone.
+//! * [`status`]: what V1 data exists (read-only);
+//! * [`preflight`]: the maintenance window and what the drop needs
+//!   (read-only; exit status 1 when not ready);
+//! * [`drop`](mod@drop): the V1 tables removed as the package's postinst
+//!   does, in one transaction;
+//! * [`jobs`]: `jobs rm --v1`, V1 jobs deleted as `lava-server manage jobs
+//!   rm --v1` does, then their output directories;
+//! * [`files`]: `files rm`, the V1 media directories once the tables are
+//!   gone;
+//! * [`backup`], [`restore`], [`report`]: the V1 data backed up and
+//!   restored, a bug report with passwords masked;
+//! * [`hold`]: `hold` and `unhold`, apt-mark for lava-server;
+//! * [`maintenance`]: the holding page instead of LAVA's Apache site.
 //!
-//! Data goes to stdout; logs and errors go to stderr.
+//! Shared arguments live in [`args`]; every error reaches the admin
+//! through one printer ([`render::error`]).  Data goes to stdout; logs and
+//! errors go to stderr.
 
-use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use lava_v1_core::config::{Paths, DEFAULT_INSTANCE_CONF, DEFAULT_SETTINGS_CONF, DEFAULT_STATE_DIR};
-use lava_v1_core::drop::{DropOptions, DropOutcome};
-use lava_v1_core::state::StateDir;
-use lava_v1_core::{detect, Error};
 
-mod admin;
+mod args;
+mod backup;
+mod drop;
+mod files;
 mod hold;
+mod jobs;
 mod maintenance;
-mod removal;
+mod preflight;
 mod render;
+mod report;
+mod restore;
 mod spinner;
+mod status;
 
 /// Find and remove LAVA V1 test data (lava-server 2017.12 upgrade).
 #[derive(Debug, Parser)]
@@ -60,24 +68,10 @@ struct Global {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Report what V1 data exists, in the database and under the media root (read-only).
-    Status {
-        /// Print the report as JSON.
-        #[arg(long)]
-        json: bool,
-    },
+    Status(status::StatusArgs),
     /// Drop the V1 tables and testjob.results_bundle_id in one transaction,
     /// recording LAVA's 2017.12 migrations (what the package's postinst runs).
-    Drop {
-        /// Confirm: the V1 tables are deleted permanently.
-        #[arg(long)]
-        yes: bool,
-        /// Seconds to wait for each table lock before giving up.
-        #[arg(long, value_name = "SECONDS", default_value_t = 10)]
-        lock_timeout: u64,
-        /// Print the outcome as JSON.
-        #[arg(long)]
-        json: bool,
-    },
+    Drop(drop::DropArgs),
     /// Check, read-only, the maintenance window and what the drop needs; exit 1 when not ready.
     ///
     /// The maintenance window (no job submitted, running or canceling; every
@@ -87,33 +81,48 @@ enum Command {
     /// they run apt.  Exit status 0: in the window and nothing would stop
     /// the drop; 1: outside the window, a right missing, or an object
     /// depending on V1 data.
-    Preflight {
-        /// Print the result as JSON.
-        #[arg(long)]
-        json: bool,
-    },
+    Preflight(preflight::PreflightArgs),
     /// V1 test jobs: `jobs rm --v1` deletes them (rows and output directories).
     Jobs {
         #[command(subcommand)]
-        command: removal::JobsCommand,
+        command: jobs::JobsCommand,
     },
     /// V1 files: `files rm` removes the V1 media directories once the V1 tables are gone.
     Files {
         #[command(subcommand)]
-        command: removal::FilesCommand,
+        command: files::FilesCommand,
     },
     /// Back up the V1 data (pg_dump archive, V1 job rows, V1 media), verified, mode 0600.
-    Backup(admin::BackupArgs),
+    Backup(backup::BackupArgs),
     /// Restore a backup into an instance without V1 data (an archive instance kept on 2017.10).
-    Restore(admin::RestoreArgs),
+    Restore(restore::RestoreArgs),
     /// Bundle logs, versions, debconf answers and the V1 status for a bug report (passwords masked).
-    Report(admin::ReportArgs),
+    Report(report::ReportArgs),
     /// Hold lava-server with apt-mark, so apt stops offering the upgrade.
     Hold,
     /// Undo `hold`.
     Unhold,
     /// Replace LAVA's Apache site with a holding page (HTTP 503) during the upgrade, and back.
     Maintenance(maintenance::MaintenanceArgs),
+}
+
+/// Whatever a command can fail with: the core's errors and the holding
+/// page's, told the same way.
+#[derive(Debug, thiserror::Error)]
+enum Failure {
+    #[error(transparent)]
+    Core(#[from] lava_v1_core::Error),
+    #[error(transparent)]
+    HoldingPage(#[from] lava_v1_holdpage::Error),
+}
+
+impl lava_v1_core::Hinted for Failure {
+    fn hint(&self) -> Option<String> {
+        match self {
+            Failure::Core(e) => e.hint(),
+            Failure::HoldingPage(e) => e.hint(),
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -127,82 +136,27 @@ fn main() -> ExitCode {
         media_root: cli.global.media_root,
         state_dir: cli.global.state_dir,
     };
-    let outcome = match cli.command {
-        Command::Maintenance(args) => maintenance::run(&paths, args).map_err(|e| render::error(&e)),
-        command => run(&paths, command).map_err(|e| render::error(&e)),
-    };
-    outcome.unwrap_or(ExitCode::FAILURE)
+    match run(&paths, cli.command) {
+        Ok(code) => code,
+        Err(e) => {
+            render::error(&e);
+            ExitCode::FAILURE
+        }
+    }
 }
 
-fn run(paths: &Paths, command: Command) -> Result<ExitCode, Error> {
-    let mut out = std::io::stdout().lock();
-    match command {
-        Command::Status { json } => {
-            let report = detect::report(paths)?;
-            if json {
-                let text = serde_json::to_string_pretty(&report).expect("report serialises");
-                let _ = writeln!(out, "{text}");
-            } else {
-                let _ = out.write_all(render::status(&report).as_bytes());
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Drop { yes, lock_timeout, json } => {
-            if !yes {
-                render::refusal(
-                    "`drop` permanently deletes every V1 table (dashboard_app_*) and testjob.results_bundle_id",
-                    "check `lava-v1 status` and your backup, then run `lava-v1 drop --yes`",
-                );
-                return Ok(ExitCode::from(2));
-            }
-            let state = StateDir::new(&paths.state_dir);
-            let _lock = state.lock()?;
-            let options =
-                DropOptions { lock_timeout: Duration::from_secs(lock_timeout), ..DropOptions::default() };
-            let outcome = state.step("drop", ToString::to_string, || {
-                let _spinner = spinner::Spinner::new("dropping the V1 tables in one transaction…");
-                lava_v1_core::drop::run(paths, &options)
-            })?;
-            if json {
-                let text = serde_json::to_string_pretty(&outcome).expect("outcome serialises");
-                let _ = writeln!(out, "{text}");
-            } else {
-                let _ = out.write_all(render::outcome(&outcome).as_bytes());
-            }
-            Ok(match outcome {
-                DropOutcome::AlreadyDone | DropOutcome::Dropped(_) => ExitCode::SUCCESS,
-            })
-        }
-        Command::Preflight { json } => {
-            let report = lava_v1_core::preflight::run(paths)?;
-            let passed = report.in_maintenance_window() && report.ready();
-            if json {
-                #[derive(serde::Serialize)]
-                struct Json<'a> {
-                    in_maintenance_window: bool,
-                    ready: bool,
-                    #[serde(flatten)]
-                    report: &'a lava_v1_core::preflight::Preflight,
-                }
-                let doc = Json {
-                    in_maintenance_window: report.in_maintenance_window(),
-                    ready: report.ready(),
-                    report: &report,
-                };
-                let text = serde_json::to_string_pretty(&doc).expect("preflight serialises");
-                let _ = writeln!(out, "{text}");
-            } else {
-                let _ = out.write_all(render::preflight(&report).as_bytes());
-            }
-            Ok(if passed { ExitCode::SUCCESS } else { ExitCode::FAILURE })
-        }
-        Command::Jobs { command } => removal::jobs(paths, command),
-        Command::Files { command } => removal::files(paths, command),
-        Command::Backup(args) => admin::backup(paths, args),
-        Command::Restore(args) => admin::restore(paths, args),
-        Command::Report(args) => admin::report(paths, args),
-        Command::Hold => Ok(admin::hold(true)),
-        Command::Unhold => Ok(admin::hold(false)),
-        Command::Maintenance(_) => unreachable!("`maintenance` is run by main"),
-    }
+fn run(paths: &Paths, command: Command) -> Result<ExitCode, Failure> {
+    Ok(match command {
+        Command::Status(args) => status::run(paths, args)?,
+        Command::Drop(args) => drop::run(paths, args)?,
+        Command::Preflight(args) => preflight::run(paths, args)?,
+        Command::Jobs { command } => jobs::run(paths, command)?,
+        Command::Files { command } => files::run(paths, command)?,
+        Command::Backup(args) => backup::run(paths, args)?,
+        Command::Restore(args) => restore::run(paths, args)?,
+        Command::Report(args) => report::run(paths, args)?,
+        Command::Hold => hold::command(true),
+        Command::Unhold => hold::command(false),
+        Command::Maintenance(args) => maintenance::run(paths, args)?,
+    })
 }

@@ -2,7 +2,9 @@
 
 use std::fmt::Write as _;
 use std::io::Write as _;
+use std::process::ExitCode;
 
+use fdsafe::remove::{Failure, Tally};
 use lava_v1_core::detect::{Report, V1State};
 use lava_v1_core::drop::DropOutcome;
 
@@ -233,6 +235,42 @@ pub(crate) fn preflight(r: &lava_v1_core::preflight::Preflight) -> String {
         (_, false) => "\nNot ready: the upgrade would stop before unpacking until the problems above are fixed.\n",
     });
     s
+}
+
+pub(crate) fn left_exit(complete: bool, left: u64) -> ExitCode {
+    if complete {
+        return ExitCode::SUCCESS;
+    }
+    crate::render::refusal(
+        &format!(
+            "{} paths could not be removed (listed in the report); everything else was",
+            thousands(left as i64)
+        ),
+        "deal with the reasons given, then run the same command again: it removes only what is left",
+    );
+    ExitCode::FAILURE
+}
+
+pub(crate) fn tally(t: &Tally) -> String {
+    let mut s = format!("{} files", thousands(t.files as i64));
+    if t.symlinks > 0 {
+        let _ = write!(s, ", {} symbolic links (unlinked, not followed)", thousands(t.symlinks as i64));
+    }
+    let _ = write!(s, ", {} directories, {}", thousands(t.dirs as i64), bytes(t.bytes));
+    s
+}
+
+pub(crate) fn left(s: &mut String, items: &[Failure], more: u64) {
+    if items.is_empty() && more == 0 {
+        return;
+    }
+    let _ = writeln!(s, "\nLeft in place:");
+    for f in items {
+        let _ = writeln!(s, "  {}: {}", f.path, f.reason);
+    }
+    if more > 0 {
+        let _ = writeln!(s, "  … and {} more (see the log)", thousands(more as i64));
+    }
 }
 
 #[cfg(test)]

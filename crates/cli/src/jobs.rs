@@ -1,6 +1,5 @@
-//! `lava-v1 jobs rm --v1` and `lava-v1 files rm`: arguments, progress and
-//! the final report.  The work is the core's ([`lava_v1_core::jobs`],
-//! [`lava_v1_core::files`]).
+//! `lava-v1 jobs rm --v1`: arguments, progress and the final report.  The
+//! work is the core's ([`lava_v1_core::jobs`]).
 
 use std::fmt::Write as _;
 use std::io::{IsTerminal, Write as _};
@@ -8,14 +7,13 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use clap::{Args, Subcommand};
-use fdsafe::remove::{Failure, Tally};
 use lava_v1_core::config::Paths;
-use lava_v1_core::files::FilesRmReport;
 use lava_v1_core::jobs::{self, JobsRmOptions, JobsRmReport, Progress, DEFAULT_BATCH_SIZE};
 use lava_v1_core::state::StateDir;
 use lava_v1_core::Error;
 
-use crate::render::{bytes, refusal, thousands};
+use crate::args::{Age, LockTimeout};
+use crate::render::{bytes, left, left_exit, refusal, tally, thousands};
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum JobsCommand {
@@ -31,8 +29,8 @@ pub(crate) struct JobsRmArgs {
     v1: bool,
     /// Only jobs that ended more than this long ago: <N>h or <N>d.  Jobs
     /// that never ended are not selected.
-    #[arg(long, value_name = "AGE")]
-    older_than: Option<String>,
+    #[arg(long, value_name = "AGE", value_parser = crate::args::age)]
+    older_than: Option<Age>,
     /// Count rows, directories and bytes, and list the directories;
     /// change nothing.
     #[arg(long)]
@@ -43,23 +41,8 @@ pub(crate) struct JobsRmArgs {
     /// Jobs per transaction.
     #[arg(long, value_name = "N", default_value_t = DEFAULT_BATCH_SIZE, value_parser = clap::value_parser!(u32).range(1..))]
     batch_size: u32,
-    /// Seconds to wait for each table lock before giving up.
-    #[arg(long, value_name = "SECONDS", default_value_t = 10)]
-    lock_timeout: u64,
-}
-
-#[derive(Debug, Subcommand)]
-pub(crate) enum FilesCommand {
-    /// Remove the V1 directories under the media root (bundles,
-    /// compressed-bundles, attachments, testdef), once the V1 tables are gone.
-    Rm {
-        /// Count files and bytes; change nothing.
-        #[arg(long)]
-        dry_run: bool,
-        /// Print the report as JSON.
-        #[arg(long)]
-        json: bool,
-    },
+    #[command(flatten)]
+    lock: LockTimeout,
 }
 
 /// Shows progress: a bar on a terminal, a log line now and then otherwise.
@@ -134,7 +117,7 @@ impl ProgressDisplay {
     }
 }
 
-pub(crate) fn jobs(paths: &Paths, command: JobsCommand) -> Result<ExitCode, Error> {
+pub(crate) fn run(paths: &Paths, command: JobsCommand) -> Result<ExitCode, Error> {
     let JobsCommand::Rm(args) = command;
     if !args.v1 {
         refusal(
@@ -144,16 +127,16 @@ pub(crate) fn jobs(paths: &Paths, command: JobsCommand) -> Result<ExitCode, Erro
         return Ok(ExitCode::from(2));
     }
     let options = JobsRmOptions {
-        older_than: args.older_than.as_deref().map(jobs::parse_age).transpose()?,
+        older_than: args.older_than.as_ref().map(|a| a.duration),
         dry_run: args.dry_run,
         batch_size: args.batch_size,
-        lock_timeout: Duration::from_secs(args.lock_timeout),
+        lock_timeout: args.lock.lock_timeout,
     };
     let state = StateDir::new(&paths.state_dir);
     let _lock = state.lock()?;
     let what = format!(
         "jobs rm --v1{}{}",
-        args.older_than.as_deref().map(|a| format!(" --older-than {a}")).unwrap_or_default(),
+        args.older_than.as_ref().map(|a| format!(" --older-than {}", a.text)).unwrap_or_default(),
         if args.dry_run { " --dry-run" } else { "" }
     );
     let mut display = ProgressDisplay::new(args.dry_run && !args.json);
@@ -186,67 +169,6 @@ pub(crate) fn jobs(paths: &Paths, command: JobsCommand) -> Result<ExitCode, Erro
         let _ = out.write_all(jobs_report(&report).as_bytes());
     }
     Ok(left_exit(report.complete(), report.left.len() as u64 + report.left_unlisted))
-}
-
-pub(crate) fn files(paths: &Paths, command: FilesCommand) -> Result<ExitCode, Error> {
-    let FilesCommand::Rm { dry_run, json } = command;
-    let state = StateDir::new(&paths.state_dir);
-    let _lock = state.lock()?;
-    let work = || lava_v1_core::files::run(paths, dry_run);
-    let summary = |report: &lava_v1_core::files::FilesRmReport| {
-        format!(
-            "{} files, {} bytes freed, {} left",
-            report.freed.files,
-            report.freed.bytes,
-            report.left.len() as u64 + report.left_unlisted
-        )
-    };
-    // A dry run changes nothing and is not journalled.
-    let report = if dry_run { work()? } else { state.step("files rm", summary, work)? };
-    let mut out = std::io::stdout().lock();
-    if json {
-        let text = serde_json::to_string_pretty(&report).expect("report serialises");
-        let _ = writeln!(out, "{text}");
-    } else {
-        let _ = out.write_all(files_report(&report).as_bytes());
-    }
-    Ok(left_exit(report.complete(), report.left.len() as u64 + report.left_unlisted))
-}
-
-fn left_exit(complete: bool, left: u64) -> ExitCode {
-    if complete {
-        return ExitCode::SUCCESS;
-    }
-    crate::render::refusal(
-        &format!(
-            "{} paths could not be removed (listed in the report); everything else was",
-            thousands(left as i64)
-        ),
-        "deal with the reasons given, then run the same command again: it removes only what is left",
-    );
-    ExitCode::FAILURE
-}
-
-fn tally(t: &Tally) -> String {
-    let mut s = format!("{} files", thousands(t.files as i64));
-    if t.symlinks > 0 {
-        let _ = write!(s, ", {} symbolic links (unlinked, not followed)", thousands(t.symlinks as i64));
-    }
-    let _ = write!(s, ", {} directories, {}", thousands(t.dirs as i64), bytes(t.bytes));
-    s
-}
-
-fn left(s: &mut String, items: &[Failure], more: u64) {
-    if items.is_empty() && more == 0 {
-        return;
-    }
-    let _ = writeln!(s, "\nLeft in place:");
-    for f in items {
-        let _ = writeln!(s, "  {}: {}", f.path, f.reason);
-    }
-    if more > 0 {
-        let _ = writeln!(s, "  … and {} more (see the log)", thousands(more as i64));
-    }
 }
 
 /// The human-readable report of `jobs rm`.
@@ -306,26 +228,5 @@ pub(crate) fn jobs_report(r: &JobsRmReport) -> String {
     let _ = writeln!(s, "{}: {}", if r.dry_run { "Would free" } else { "Freed" }, tally(&d.freed));
     left(&mut s, &r.left, r.left_unlisted);
     let _ = writeln!(s, "\nV1 jobs left in the database: {}", thousands(r.v1_jobs_remaining as i64));
-    s
-}
-
-/// The human-readable report of `files rm`.
-pub(crate) fn files_report(r: &FilesRmReport) -> String {
-    let mut s = String::new();
-    if r.dry_run {
-        let _ = writeln!(s, "Dry run: nothing was changed.");
-    }
-    let _ = writeln!(s, "V1 directories under {}:", r.media_root);
-    for d in &r.dirs {
-        let what = if !d.existed {
-            "absent".to_owned()
-        } else {
-            format!("{}{}", if r.dry_run { "would free " } else { "freed " }, tally(&d.freed))
-                + if d.complete { "" } else { " (not all of it, see below)" }
-        };
-        let _ = writeln!(s, "  {:<20} {what}", d.name);
-    }
-    let _ = writeln!(s, "{}: {}", if r.dry_run { "Would free" } else { "Freed" }, tally(&r.freed));
-    left(&mut s, &r.left, r.left_unlisted);
     s
 }
