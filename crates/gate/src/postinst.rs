@@ -45,119 +45,154 @@ pub fn run(
         log::debug!("postinst: not an upgrade from before {V1_REMOVAL_RELEASE}; no V1 removal");
         return Ok(Verdict::ok());
     }
-    let old = old.map(|v| v.as_str().to_owned()).unwrap_or_default();
-    let journal_path = ctx.state().journal_path();
+    let mut run = Configure {
+        ctx,
+        old: old.map(|v| v.as_str().to_owned()).unwrap_or_default(),
+        journal_path: ctx.state().journal_path(),
+        notes: Vec::new(),
+        progress,
+    };
     let decision = Decision::read(ctx);
-    let lock = match ctx.state().lock() {
+    let _lock = match ctx.state().lock() {
         Ok(l) => l,
         Err(e) => {
-            return Ok(Verdict::fail(messages::drop_failed(&explain::render(SCRIPT, &e), &journal_path)))
+            return Ok(Verdict::fail(messages::drop_failed(&explain::render(SCRIPT, &e), &run.journal_path)))
         }
     };
+    let next = match decision.as_ref() {
+        Some(d) if d.answer == Answer::Remove => run.prepare_removal(d),
+        _ => run.check_only_empty_tables(decision.is_none()),
+    };
+    Ok(match next {
+        Next::Drop => run.drop(options),
+        Next::Done(verdict) => verdict,
+    })
+}
 
-    let mut notes: Vec<String> = Vec::new();
-    let fail = |ctx: &Context, e: &lava_v1_core::Error| {
-        let text = one_line(e);
-        ctx.journal(&format!("postinst: configure {old}: FAILED, nothing removed: {text}"));
-        let mut message = messages::drop_failed(&explain::render(SCRIPT, e), &journal_path);
-        message.push_str(&hold_the_site(ctx));
+/// What comes after a step of `configure`.
+enum Next {
+    /// Go on with the drop.
+    Drop,
+    /// Stop here with this verdict.
+    Done(Verdict),
+}
+
+/// One `postinst configure` from a version before 2017.12.
+struct Configure<'a> {
+    ctx: &'a Context,
+    /// The version configured before (dpkg's argument).
+    old: String,
+    journal_path: std::path::PathBuf,
+    /// What to tell the admin at the end.
+    notes: Vec<String>,
+    progress: &'a mut dyn Progress,
+}
+
+impl Configure<'_> {
+    fn journal(&self, event: &str) {
+        self.ctx.journal(&format!("postinst: configure {}: {event}", self.old));
+    }
+
+    /// The drop failed, or could not start: journalled, the holding page
+    /// put up, and the admin told what to do.
+    fn fail(&mut self, e: &lava_v1_core::Error) -> Verdict {
+        self.progress.done();
+        self.journal(&format!("FAILED, nothing removed: {}", one_line(e)));
+        let mut message = messages::drop_failed(&explain::render(SCRIPT, e), &self.journal_path);
+        message.push_str(&hold_the_site(self.ctx));
         Verdict::fail(message)
-    };
+    }
 
-    match decision.as_ref().map(|d| d.answer) {
-        Some(Answer::Remove) => {
-            ctx.journal(&format!("postinst: configure {old}: decision is remove"));
-            match pending(ctx) {
-                Ok(true) => {}
-                Ok(false) => {
-                    ctx.journal(&format!("postinst: configure {old}: the V1 tables are already gone"));
-                    return Ok(Verdict::ok());
-                }
-                Err(e) => return Ok(fail(ctx, &e)),
+    /// The admin agreed: the checks (the rights and the objects depending
+    /// on V1 data, which the preinst checked already: this catches what
+    /// changed since; the maintenance window is advice), then the backup.
+    fn prepare_removal(&mut self, decision: &Decision) -> Next {
+        self.journal("decision is remove");
+        match pending(self.ctx) {
+            Ok(true) => {}
+            Ok(false) => {
+                self.journal("the V1 tables are already gone");
+                return Next::Done(Verdict::ok());
             }
-            // Before anything else: the rights and the objects depending
-            // on V1 data (the preinst checked them; this catches what
-            // changed since), then the backup; the drop only runs when
-            // both are done.  The maintenance window is advice.
-            progress.step(Step::Preflight);
-            match preflight(ctx) {
-                Ok(None) => {}
-                Ok(Some(warning)) => {
-                    ctx.journal(&format!("postinst: configure {old}: {warning}"));
-                    notes.push(messages::prefixed(&warning).trim_end().to_owned());
-                }
-                Err(e) => {
-                    progress.done();
-                    return Ok(fail(ctx, &e));
-                }
+            Err(e) => return Next::Done(self.fail(&e)),
+        }
+        self.progress.step(Step::Preflight);
+        match preflight(self.ctx) {
+            Ok(None) => {}
+            Ok(Some(warning)) => {
+                self.journal(&warning);
+                self.notes.push(messages::prefixed(&warning).trim_end().to_owned());
             }
-            let keep = decision.as_ref().is_some_and(|d| d.backup);
-            if keep {
-                progress.step(Step::Backup);
-                match backup(ctx, decision.as_ref().map_or("", |d| d.time.as_str())) {
-                    Ok(path) => notes.push(format!(
-                        "lava-server: the V1 data was backed up to {} (verified; restore with `lava-v1 restore`).",
-                        path.display()
-                    )),
-                    Err(e) => {
-                        progress.done();
-                        return Ok(fail(ctx, &e));
-                    }
-                }
+            Err(e) => return Next::Done(self.fail(&e)),
+        }
+        if decision.backup {
+            self.progress.step(Step::Backup);
+            match backup(self.ctx, &decision.time) {
+                Ok(path) => self.notes.push(format!(
+                    "lava-server: the V1 data was backed up to {} (verified; restore with `lava-v1 restore`).",
+                    path.display()
+                )),
+                Err(e) => return Next::Done(self.fail(&e)),
+            }
+        } else {
+            self.journal("backup skipped, as the admin chose");
+        }
+        self.journal("dropping the V1 tables");
+        Next::Drop
+    }
+
+    /// Nobody agreed to remove V1 data: only empty V1 tables may go.
+    fn check_only_empty_tables(&mut self, no_decision: bool) -> Next {
+        let state = self.ctx.paths.database().and_then(|db| {
+            lava_v1_core::db::connect(&db).and_then(|mut c| detect::inspect(&mut c, &db.describe(), true))
+        });
+        let state = match state {
+            Ok(s) => s,
+            Err(e) => return Next::Done(self.fail(&e)),
+        };
+        if state.has_v1_rows() {
+            let reason = if no_decision {
+                "no decision to remove it was recorded at the start of the upgrade"
             } else {
-                ctx.journal(&format!("postinst: configure {old}: backup skipped, as the admin chose"));
-            }
-            ctx.journal(&format!("postinst: configure {old}: dropping the V1 tables"));
-        }
-        Some(Answer::NoV1Data) | None => {
-            // Without an explicit "remove", only empty V1 tables may go.
-            let db = match ctx.paths.database() {
-                Ok(db) => db,
-                Err(e) => return Ok(fail(ctx, &e)),
+                "it appeared after the start of the upgrade, when none was found"
             };
-            let state = lava_v1_core::db::connect(&db)
-                .and_then(|mut c| detect::inspect(&mut c, &db.describe(), true));
-            let state = match state {
-                Ok(s) => s,
-                Err(e) => return Ok(fail(ctx, &e)),
-            };
-            if state.has_v1_rows() {
-                let reason = if decision.is_none() {
-                    "no decision to remove it was recorded at the start of the upgrade"
-                } else {
-                    "it appeared after the start of the upgrade, when none was found"
-                };
-                ctx.journal(&format!("postinst: configure {old}: V1 rows present but {reason}; refused"));
-                return Ok(Verdict::fail(messages::no_decision(reason, &journal_path)));
-            }
-            // The rights the drop needs (the preinst checked them too); the
-            // maintenance window does not matter for empty tables.
-            if let Err(e) = lava_v1_core::preflight::run(&ctx.paths).and_then(|r| r.enforce()) {
-                return Ok(fail(ctx, &e));
-            }
-            ctx.journal(&format!("postinst: configure {old}: no V1 rows; dropping the empty V1 tables"));
+            self.journal(&format!("V1 rows present but {reason}; refused"));
+            return Next::Done(Verdict::fail(messages::no_decision(reason, &self.journal_path)));
         }
+        // The rights the drop needs (the preinst checked them too); the
+        // maintenance window does not matter for empty tables.
+        if let Err(e) = lava_v1_core::preflight::run(&self.ctx.paths).and_then(|r| r.enforce()) {
+            return Next::Done(self.fail(&e));
+        }
+        self.journal("no V1 rows; dropping the empty V1 tables");
+        Next::Drop
     }
 
-    progress.step(Step::Drop);
-    // The rights were checked above, the window is advice already given.
-    let outcome = drop::run(&ctx.paths, &DropOptions { preflight: false, ..options.clone() });
-    progress.done();
-    let outcome = match outcome {
-        Ok(o) => o,
-        Err(e) => return Ok(fail(ctx, &e)),
-    };
-    ctx.journal(&format!("postinst: configure {old}: done: {outcome}"));
-    drop(lock);
-    if let DropOutcome::Dropped(s) = &outcome {
-        if !s.views_dropped.is_empty() {
-            notes.push(format!(
-                "lava-server: V1 data removed. Run `lava-server manage refresh_queries --all` to recreate the query caches {}.",
-                s.views_dropped.join(", ")
-            ));
+    /// The drop itself, and what to tell the admin.
+    fn drop(mut self, options: &DropOptions) -> Verdict {
+        self.progress.step(Step::Drop);
+        // The rights were checked above, the window is advice already given.
+        let outcome = drop::run(&self.ctx.paths, &DropOptions { preflight: false, ..options.clone() });
+        let outcome = match outcome {
+            Ok(o) => o,
+            Err(e) => return self.fail(&e),
+        };
+        self.progress.done();
+        self.journal(&format!("done: {outcome}"));
+        if let DropOutcome::Dropped(s) = &outcome {
+            if !s.views_dropped.is_empty() {
+                self.notes.push(format!(
+                    "lava-server: V1 data removed. Run `lava-server manage refresh_queries --all` to recreate the query caches {}.",
+                    s.views_dropped.join(", ")
+                ));
+            }
+        }
+        if self.notes.is_empty() {
+            Verdict::ok()
+        } else {
+            Verdict::ok_with(self.notes.join("\n") + "\n")
         }
     }
-    Ok(if notes.is_empty() { Verdict::ok() } else { Verdict::ok_with(notes.join("\n") + "\n") })
 }
 
 /// The upstream page: when the upgrade fails, cut all access to the
