@@ -90,7 +90,8 @@ pub fn remove_v1_dirs(media_root: &Path, dry_run: bool) -> Result<FilesRmReport>
     // directory, whatever the path points at meanwhile.
     let mut remover = crate::fault::remover(media_root, dry_run)?;
     for name in V1_MEDIA_DIRS {
-        let (r, left, more) = remove_parallel(&mut remover, Path::new(name), threads)?;
+        let fdsafe::remove::ParallelRemoval { removal: r, failures: left, failures_more: more } =
+            remove_parallel(&mut remover, Path::new(name), threads)?;
         report.left.extend(left);
         report.left_unlisted += more;
         if r.existed {

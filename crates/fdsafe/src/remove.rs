@@ -808,15 +808,14 @@ impl Remover {
 /// directory, so this is faster than one thread on a big flat directory
 /// such as a spool or cache.  Entries are handed over through a bounded channel:
 /// memory stays flat however many there are.
-pub fn remove_parallel(
-    main: &mut Remover,
-    rel: &Path,
-    threads: usize,
-) -> Result<(Removal, Vec<Failure>, u64)> {
+pub fn remove_parallel(main: &mut Remover, rel: &Path, threads: usize) -> Result<ParallelRemoval> {
+    let done = |removal: Removal, main: &mut Remover| {
+        let (failures, failures_more) = main.take_failures();
+        Ok(ParallelRemoval { removal, failures, failures_more })
+    };
     let (Some(parent), Some(name)) = (rel.parent(), rel.file_name()) else {
         let r = main.remove(rel);
-        let (f, more) = main.take_failures();
-        return Ok((r, f, more));
+        return done(r, main);
     };
     // Only a plain directory on the mount of its parent is shared out;
     // a mount point is reported and left; anything else (absent, a link, a
@@ -828,12 +827,8 @@ pub fn remove_parallel(
                 match Ident::of(pfd).map(|mount| main.open_dir(pfd, name, &path, &mount)) {
                     Ok(Opened::Dir(frame)) => Some((pfd, frame)),
                     Ok(Opened::Failed) => {
-                        let (f, more) = main.take_failures();
-                        return Ok((
-                            Removal { existed: true, complete: false, tally: Tally::default() },
-                            f,
-                            more,
-                        ));
+                        let failed = Removal { existed: true, complete: false, tally: Tally::default() };
+                        return done(failed, main);
                     }
                     _ => None,
                 }
@@ -844,8 +839,7 @@ pub fn remove_parallel(
     };
     let Some((pfd, mut frame)) = top else {
         let r = main.remove(rel);
-        let (f, more) = main.take_failures();
-        return Ok((r, f, more));
+        return done(r, main);
     };
     let (tx, rx) = std::sync::mpsc::sync_channel::<OsString>(4096);
     let rx = std::sync::Arc::new(std::sync::Mutex::new(rx));
@@ -926,7 +920,18 @@ pub fn remove_parallel(
         more += (failures.len() - MAX_FAILURES) as u64;
         failures.truncate(MAX_FAILURES);
     }
-    Ok((out, failures, more))
+    Ok(ParallelRemoval { removal: out, failures, failures_more: more })
+}
+
+/// What [`remove_parallel`] did.
+#[derive(Debug)]
+pub struct ParallelRemoval {
+    /// Whether it existed, whether it all went, and what went.
+    pub removal: Removal,
+    /// What could not be removed, and why (the first [`MAX_FAILURES`]).
+    pub failures: Vec<Failure>,
+    /// Failures beyond those listed.
+    pub failures_more: u64,
 }
 
 fn truncate(path: &mut PathBuf, len: usize) {
@@ -1014,14 +1019,16 @@ mod tests {
         }
         tree(&top.path().join("b"));
         symlink(outside.path(), top.path().join("b/escape")).unwrap();
-        let (dry, f, _) = remove_parallel(&mut Remover::open(top.path(), true)?, Path::new("b"), 2)?;
+        let ParallelRemoval { removal: dry, failures: f, .. } =
+            remove_parallel(&mut Remover::open(top.path(), true)?, Path::new("b"), 2)?;
         assert!(dry.complete && f.is_empty());
         assert_eq!(dry.tally, Tally { files: 502, dirs: 4, symlinks: 1, bytes: (0..500).sum::<u64>() + 8 });
-        let (done, f, _) = remove_parallel(&mut Remover::open(top.path(), false)?, Path::new("b"), 2)?;
+        let ParallelRemoval { removal: done, failures: f, .. } =
+            remove_parallel(&mut Remover::open(top.path(), false)?, Path::new("b"), 2)?;
         assert!(done.complete && f.is_empty(), "{f:?}");
         assert_eq!(done.tally, dry.tally);
         assert!(!top.path().join("b").exists() && outside.path().join("keep").exists());
-        let (gone, _, _) = remove_parallel(&mut Remover::open(top.path(), false)?, Path::new("b"), 2)?;
+        let gone = remove_parallel(&mut Remover::open(top.path(), false)?, Path::new("b"), 2)?.removal;
         assert!(!gone.existed && gone.complete);
         Ok(())
     }
