@@ -204,12 +204,7 @@ fn identity<C: GenericClient>(client: &mut C, db: &DbConfig) -> Result<DbIdentit
 pub fn differs_from_live(paths: &Paths, manifest: &Manifest) -> Result<Option<String>> {
     let db = paths.database()?;
     let mut client = crate::db::connect(&db)?;
-    let mut tx = client
-        .build_transaction()
-        .isolation_level(postgres::IsolationLevel::RepeatableRead)
-        .read_only(true)
-        .start()
-        .map_err(|e| Error::db("starting a read-only transaction", e, ""))?;
+    let mut tx = crate::db::snapshot(&mut client)?;
     let live = identity(&mut tx, &db)?;
     let Some(recorded) = &manifest.identity else {
         return Ok(Some("its manifest does not say which database it is of".into()));
@@ -286,12 +281,7 @@ pub fn backup(paths: &Paths, options: &BackupOptions) -> Result<Backup> {
     let db = paths.database()?;
     let media_root = paths.media_root()?;
     let mut client = crate::db::connect(&db)?;
-    let mut tx = client
-        .build_transaction()
-        .isolation_level(postgres::IsolationLevel::RepeatableRead)
-        .read_only(true)
-        .start()
-        .map_err(|e| Error::db("starting the backup transaction", e, ""))?;
+    let mut tx = crate::db::snapshot(&mut client)?;
     let state = detect::inspect(&mut tx, &db.describe(), true)?;
     // The schema detection counted in and the drop will empty: the backup
     // reads exactly that one, whatever else the search_path holds.
@@ -363,11 +353,7 @@ pub fn check_room(paths: &Paths, dir: &Path) -> Result<()> {
     let db = paths.database()?;
     let media_root = paths.media_root()?;
     let mut client = crate::db::connect(&db)?;
-    let mut tx = client
-        .build_transaction()
-        .read_only(true)
-        .start()
-        .map_err(|e| Error::db("starting a read-only transaction", e, ""))?;
+    let mut tx = crate::db::read_only(&mut client)?;
     let state = detect::inspect(&mut tx, &db.describe(), false)?;
     let v1_media: Vec<media::MediaDir> =
         media::v1_media(&media_root).into_iter().filter(|m| m.exists).collect();

@@ -46,3 +46,23 @@ pub fn work_schema<C: GenericClient>(client: &mut C) -> Result<String> {
         )
     })
 }
+
+/// A read-only transaction: nothing the caller runs can change anything.
+pub fn read_only(client: &mut postgres::Client) -> Result<postgres::Transaction<'_>> {
+    client
+        .build_transaction()
+        .read_only(true)
+        .start()
+        .map_err(|e| Error::db("starting a read-only transaction", e, ""))
+}
+
+/// A read-only transaction on one snapshot (REPEATABLE READ): every
+/// statement sees the database as it was at the first.
+pub fn snapshot(client: &mut postgres::Client) -> Result<postgres::Transaction<'_>> {
+    client
+        .build_transaction()
+        .isolation_level(postgres::IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
+        .map_err(|e| Error::db("starting a read-only transaction on one snapshot", e, ""))
+}

@@ -147,11 +147,7 @@ pub fn report(paths: &Paths) -> Result<Report> {
     let db = paths.database()?;
     let media_root = paths.media_root()?;
     let mut client = crate::db::connect(&db)?;
-    let mut tx = client
-        .build_transaction()
-        .read_only(true)
-        .start()
-        .map_err(|e| Error::db("starting a read-only transaction", e, ""))?;
+    let mut tx = crate::db::read_only(&mut client)?;
     let state = inspect(&mut tx, &db.describe(), true)?;
     tx.commit().map_err(|e| Error::db("finishing the read-only transaction", e, ""))?;
     Ok(Report { database: db.describe(), db: state, media: media::v1_media(&media_root), media_root })

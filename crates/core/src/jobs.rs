@@ -578,12 +578,7 @@ fn plan(
     report: &mut JobsRmReport,
     progress: &mut dyn FnMut(Progress<'_>),
 ) -> Result<()> {
-    let mut tx = client
-        .build_transaction()
-        .read_only(true)
-        .isolation_level(postgres::IsolationLevel::RepeatableRead)
-        .start()
-        .map_err(db_err("starting a read-only transaction", ""))?;
+    let mut tx = crate::db::snapshot(client)?;
     let counts: Vec<String> = STEPS.iter().map(|s| s.count("lava_v1_sel")).collect();
     let sql = format!(
         "WITH lava_v1_sel AS MATERIALIZED (SELECT id FROM {} WHERE {filter})

@@ -288,11 +288,7 @@ pub fn missing_rights<C: GenericClient>(client: &mut C) -> Result<Vec<String>> {
 pub fn run(paths: &crate::config::Paths) -> Result<Preflight> {
     let db = paths.database()?;
     let mut client = crate::db::connect(&db)?;
-    let mut tx = client
-        .build_transaction()
-        .read_only(true)
-        .start()
-        .map_err(|e| Error::db("starting a read-only transaction", e, ""))?;
+    let mut tx = crate::db::read_only(&mut client)?;
     let state = crate::detect::inspect(&mut tx, &db.describe(), false)?;
     let report = check(&mut tx, &state)?;
     tx.commit().map_err(|e| Error::db("finishing the read-only transaction", e, ""))?;

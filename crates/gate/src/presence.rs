@@ -64,9 +64,7 @@ pub fn check(ctx: &Context) -> Presence {
         Err(e) => return Presence::Unknown(one_line(&e)),
     };
     let state = lava_v1_core::db::connect(&db).and_then(|mut client| {
-        let mut tx = client.build_transaction().read_only(true).start().map_err(|e| {
-            lava_v1_core::Error::Db { doing: "starting a read-only transaction".into(), source: e }
-        })?;
+        let mut tx = lava_v1_core::db::read_only(&mut client)?;
         let state = detect::inspect(&mut tx, &db.describe(), true)?;
         let window = lava_v1_core::preflight::check(&mut tx, &state)?.window_summary(3);
         Ok((state, window))
