@@ -142,7 +142,7 @@ fn too_small_a_disk_fails_clearly_and_writes_nothing() {
         return;
     }
     let inst = Instance::new(Cluster::shared(), Seed::default());
-    let mnt = Tmpfs::mount("64k");
+    let mnt = lava_v1_testkit::paused::Tmpfs::mount("64k");
     let result = backup::backup(&inst.paths, &options(&mnt.path().join("backups")));
     let listing: Vec<_> = std::fs::read_dir(mnt.path()).unwrap().flatten().map(|e| e.path()).collect();
     drop(mnt);
@@ -158,7 +158,7 @@ fn a_disk_that_fills_up_during_the_backup_is_a_clear_error_and_a_rerun_completes
     }
     let inst = Instance::new(Cluster::shared(), Seed::default());
     let before = lava_v1_testkit::world::World::read(&mut inst.admin());
-    let mnt = Tmpfs::mount("256m");
+    let mnt = lava_v1_testkit::paused::Tmpfs::mount("256m");
     let backups = mnt.path().join("backups");
     let dir_arg = backups.to_str().unwrap().to_owned();
 
@@ -196,33 +196,6 @@ fn a_disk_that_fills_up_during_the_backup_is_a_clear_error_and_a_rerun_completes
     let made: Vec<_> = std::fs::read_dir(&backups).unwrap().flatten().map(|e| e.path()).collect();
     assert_eq!(made.len(), 1, "{made:?}");
     backup::verify(&made[0], &options(&backups)).unwrap();
-}
-
-/// A tmpfs of the given size on a temporary directory (root only),
-/// unmounted when dropped, whether the test passed or not.
-pub(crate) struct Tmpfs(tempfile::TempDir);
-
-impl Tmpfs {
-    pub(crate) fn mount(size: &str) -> Tmpfs {
-        let dir = tempfile::tempdir().unwrap();
-        let status = std::process::Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(dir.path())
-            .status()
-            .unwrap();
-        assert!(status.success(), "mount a tmpfs on {}", dir.path().display());
-        Tmpfs(dir)
-    }
-
-    pub(crate) fn path(&self) -> &Path {
-        self.0.path()
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("umount").arg(self.0.path()).status();
-    }
 }
 
 fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
@@ -770,7 +743,7 @@ fn the_postinst_reuses_a_backup_only_of_this_database_with_its_rows_as_they_are(
         let root = inst.dpkg_root();
         let state = root.join("var/lib/lava-server/v1-removal");
         std::fs::write(state.join("last-backup"), format!("{}\n", offered.display())).unwrap();
-        let out = crate::faults::postinst_under(&root).output().unwrap();
+        let out = lava_v1_testkit::paused::postinst_under(&root).output().unwrap();
         crate::util::assert_success(&out);
         let text = format!("{}{}", crate::util::stdout(&out), crate::util::stderr(&out));
         assert!(!text.contains(LAVA_PASSWORD));

@@ -247,52 +247,7 @@ fn spawn_paused(
     spawn_paused_command(cmd, point, resume)
 }
 
-/// Starts `cmd` (a `lava-v1` or a maintainer script) paused at the fault
-/// point `point`; returns once it is there, with a reader of the rest of
-/// its stderr.
-pub(crate) fn spawn_paused_command(
-    mut cmd: Command,
-    point: &str,
-    resume: Option<&std::path::Path>,
-) -> (std::process::Child, std::thread::JoinHandle<String>) {
-    use std::io::{BufRead, BufReader};
-    cmd.env("LAVA_V1_FAULT_PAUSE", point)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped());
-    if let Some(file) = resume {
-        cmd.env("LAVA_V1_FAULT_RESUME", file);
-    }
-    let mut child = cmd.spawn().expect("start the paused run");
-    let mut lines = BufReader::new(child.stderr.take().expect("piped")).lines();
-    let mut seen = String::new();
-    loop {
-        match lines.next() {
-            Some(Ok(line)) => {
-                seen.push_str(&line);
-                seen.push('\n');
-                if line.contains(&format!("paused at {point}")) {
-                    break;
-                }
-            }
-            _ => panic!("the run ended before reaching {point}: {seen} ({:?})", child.wait()),
-        }
-    }
-    let rest = std::thread::spawn(move || {
-        for line in lines.map_while(Result::ok) {
-            seen.push_str(&line);
-            seen.push('\n');
-        }
-        seen
-    });
-    (child, rest)
-}
-
-/// SIGKILLs a paused run and waits until its database backend is gone.
-pub(crate) fn kill_run(inst: &Instance<'_>, mut child: std::process::Child) {
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::SIGKILL).unwrap();
-    assert!(!child.wait().unwrap().success());
-    assert!(inst.wait_for_lava_v1_sessions_to_end(), "the killed run's backend is still there");
-}
+pub(crate) use lava_v1_testkit::paused::{kill_run, spawn_paused_command};
 
 /// Reaches the end state of LAVA 2017.12's two V1 migrations by plain SQL
 /// (what `lava-v1 drop` does, without its maintenance-window checks), for

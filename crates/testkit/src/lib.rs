@@ -10,6 +10,7 @@ pub mod apache;
 pub mod cluster;
 pub mod hostile;
 pub mod instance;
+pub mod paused;
 pub mod pty;
 pub mod world;
 
