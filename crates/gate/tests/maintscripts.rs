@@ -713,3 +713,27 @@ fn a_closed_debconf_pipe_is_reported_once_and_exactly() {
     );
     assert_eq!(s.v1_tables(), 45);
 }
+
+#[test]
+fn preinst_stops_before_unpacking_when_the_backup_would_not_fit() {
+    if lava_v1_testkit::needs_root("preinst_stops… backup would not fit (mounts a tmpfs)") {
+        return;
+    }
+    let s = Scenario::new(Cluster::shared(), seeded());
+    let before = s.fingerprint();
+    s.preseed("true");
+    let mnt = lava_v1_testkit::paused::Tmpfs::mount("64k");
+    std::fs::create_dir_all(s.root().join("var/backups")).unwrap();
+    std::os::unix::fs::symlink(mnt.path(), s.root().join("var/backups/lava-server")).unwrap();
+    let out = s.script("preinst", &["upgrade", OLD, NEW], "noninteractive");
+    expect_stopped_before_unpacking(&s, &out, "not enough free space for the backup");
+    assert_eq!(std::fs::read_dir(mnt.path()).unwrap().count(), 0, "nothing written");
+    assert_eq!(before.diff(&s.fingerprint()), Vec::<String>::new());
+    // An admin who has a backup already may skip ours: then no room is
+    // needed, and the upgrade goes on.
+    let out = s
+        .debconf_tool("debconf-set-selections")
+        .stdin_text("lava-server lava-server/backupv1 boolean false\n");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_code(&s.script("preinst", &["upgrade", OLD, NEW], "noninteractive"), 0);
+}
