@@ -46,6 +46,7 @@ pub fn run(
         return Ok(Verdict::ok());
     }
     let mut run = Configure {
+        started: std::time::Instant::now(),
         ctx,
         old: old.map(|v| v.as_str().to_owned()).unwrap_or_default(),
         journal_path: ctx.state().journal_path(),
@@ -79,6 +80,8 @@ enum Next {
 
 /// One `postinst configure` from a version before 2017.12.
 struct Configure<'a> {
+    /// When `configure` began (the upgrade's downtime is measured from here).
+    started: std::time::Instant,
     ctx: &'a Context,
     /// The version configured before (dpkg's argument).
     old: String,
@@ -178,7 +181,10 @@ impl Configure<'_> {
             Err(e) => return self.fail(&e),
         };
         self.progress.done();
-        self.journal(&format!("done: {outcome}"));
+        self.journal(&format!(
+            "done: {outcome}; configure took {:.1} s",
+            self.started.elapsed().as_secs_f64()
+        ));
         if let DropOutcome::Dropped(s) = &outcome {
             if !s.views_dropped.is_empty() {
                 self.notes.push(format!(
@@ -266,8 +272,13 @@ fn backup(ctx: &Context, decided: &str) -> lava_v1_core::Result<std::path::PathB
         }
     }
     ctx.journal(&format!("postinst: backing up the V1 data into {}", options.dir.display()));
+    let started = std::time::Instant::now();
     let made = backup::backup(&ctx.paths, &options)?;
     ctx.state().record_last_backup(&made.path)?;
-    ctx.journal(&format!("postinst: backup verified: {}", made.path.display()));
+    ctx.journal(&format!(
+        "postinst: backup verified: {} (in {:.1} s)",
+        made.path.display(),
+        started.elapsed().as_secs_f64()
+    ));
     Ok(made.path)
 }

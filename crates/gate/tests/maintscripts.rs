@@ -254,6 +254,9 @@ fn preseeded_true_upgrades_and_drops() {
         "{journal}"
     );
     assert!(journal.contains("postinst: configure 2017.10-1: done"), "{journal}");
+    // How long the admin's downtime was, step by step.
+    assert!(journal.contains("postinst: backup verified: ") && journal.contains(" s)"), "{journal}");
+    assert!(journal.contains("; configure took "), "{journal}");
     assert!(!journal.contains(LAVA_PASSWORD));
     // A retry of the postinst (dpkg --configure -a) finds nothing to do.
     assert_code(&s.script("postinst", &["configure", OLD], "noninteractive"), 0);
