@@ -266,19 +266,104 @@ pub fn enable_if_site_enabled(opts: &Options) -> Result<Option<OnOutcome>> {
 /// Replaces the site with the holding page and reloads Apache.
 pub fn on(opts: &Options) -> Result<OnOutcome> {
     let _lock = lock(opts)?;
-    let previous = load_record(opts)?;
-    if let Some(rec) = &previous {
-        check_record(opts, rec)?;
+    let run = SwitchOn::read(opts)?;
+    run.check_something_to_replace()?;
+    let plan = run.plan()?;
+    if let Some(rec) = run.already_on(&plan) {
+        log::info!("maintenance is already on (since {}); nothing to do", rec.since);
+        return Ok(OnOutcome::AlreadyOn { since: rec.since.clone() });
     }
-    let live = site_entries(opts)?;
-    let holding_link = opts.holding_link();
-    let holding_link_path = opts.sites_enabled().join(&holding_link.name);
-    if previous.is_none() && live.is_empty() {
-        if is_symlink(&holding_link_path) {
+    configtest(
+        opts,
+        "before switching to the holding page",
+        "fix Apache's configuration first (see `apache2ctl configtest`), then run the same command again",
+    )?;
+    let recorded = run.record(&plan)?;
+    let switched = run
+        .write_and_switch(&plan, &recorded.new_dirs)
+        .and_then(|()| {
+            configtest(
+                opts,
+                "with the holding page in place",
+                "the holding page needs mod_rewrite and mod_headers and the site's own addresses; fix what the output names (or choose addresses with --listen / --server-name), then run the same command again",
+            )
+        })
+        .and_then(|()| reload(opts));
+    if let Err(e) = switched {
+        run.undo(&plan, &recorded.new_dirs);
+        return Err(e);
+    }
+    run.finish(plan, recorded.record)
+}
+
+/// One `maintenance on`: what was found before anything changes.
+struct SwitchOn<'a> {
+    opts: &'a Options,
+    /// The record of an earlier (maybe interrupted) `on`.
+    previous: Option<Record>,
+    /// The site's `sites-enabled` entries, which this run removes.
+    live: Vec<Link>,
+    /// The holding site's link in `sites-enabled`, as `on` writes it.
+    holding_link: Link,
+    /// Where that link goes.
+    holding_link_path: PathBuf,
+}
+
+/// What `on` will write and enable, worked out before anything changes.
+struct OnPlan {
+    /// The original site's text, which the holding site copies its
+    /// addresses and names from.
+    original: String,
+    /// The holding site's configuration.
+    conf: String,
+    /// The holding page.
+    page: String,
+    /// Where the holding site goes.
+    holding_file: PathBuf,
+    /// Where the page goes.
+    page_file: PathBuf,
+    /// The holding site file as it was (ours, from an earlier run), if any.
+    old_conf: Option<Vec<u8>>,
+    /// The page as it was, if any.
+    old_page: Option<Vec<u8>>,
+    /// The module links to create.
+    modules: Vec<Link>,
+    /// Whether the holding site's link is still to be created.
+    needs_link: bool,
+}
+
+/// The record `on` saved before changing anything.
+struct Recorded {
+    /// The record, not yet marked reloaded.
+    record: Record,
+    /// The page's missing directories, outermost first, which `on` creates.
+    new_dirs: Vec<PathBuf>,
+}
+
+impl<'a> SwitchOn<'a> {
+    /// The record of an earlier run, checked, and the site's entries now.
+    fn read(opts: &'a Options) -> Result<Self> {
+        let previous = load_record(opts)?;
+        if let Some(rec) = &previous {
+            check_record(opts, rec)?;
+        }
+        let live = site_entries(opts)?;
+        let holding_link = opts.holding_link();
+        let holding_link_path = opts.sites_enabled().join(&holding_link.name);
+        Ok(SwitchOn { opts, previous, live, holding_link, holding_link_path })
+    }
+
+    /// Refuses when the site is not enabled and no earlier run disabled it.
+    fn check_something_to_replace(&self) -> Result<()> {
+        let opts = self.opts;
+        if self.previous.is_some() || !self.live.is_empty() {
+            return Ok(());
+        }
+        if is_symlink(&self.holding_link_path) {
             return Err(refuse(
                 format!(
                     "the holding site `{}` is enabled but this tool has no record of switching it on (`{}` is missing)",
-                    holding_link_path.display(),
+                    self.holding_link_path.display(),
                     opts.record_file().display()
                 ),
                 format!(
@@ -288,234 +373,223 @@ pub fn on(opts: &Options) -> Result<OnOutcome> {
                 ),
             ));
         }
-        return Err(refuse(
+        Err(refuse(
             format!("the {} Apache site is not enabled in `{}`: there is nothing to replace", opts.site, opts.sites_enabled().display()),
             "enable it (`a2ensite lava-server`), or name the site with --site / the configuration root with --apache-root".to_owned(),
-        ));
+        ))
     }
 
-    // What the holding site must look like.
-    let source = match (live.first(), previous.as_ref().and_then(|r| r.disabled_sites.first())) {
-        (Some(l), _) | (None, Some(l)) => resolve(&opts.sites_enabled(), &l.target),
-        (None, None) => opts.site_file(),
-    };
-    let original = std::fs::read_to_string(&source).map_err(|e| file_err("read", &source, e))?;
-    let conf = holding_site_config(opts, &source, &original);
-    let page = holding_page(opts.retry_after);
-    let holding_file = opts.holding_file();
-    let page_file = opts.page_file();
-    let old_conf = read_optional(&holding_file)?;
-    if let Some(old) = &old_conf {
-        if !old.starts_with(HEADER.as_bytes()) {
-            return Err(refuse(
-                format!("`{}` exists and was not written by this tool", holding_file.display()),
-                "move it away (it is not LAVA's), then run the same command again; nothing was changed"
-                    .to_owned(),
-            ));
+    /// What the holding site must look like, and what is there already;
+    /// refuses to overwrite a holding site file that is not ours.
+    fn plan(&self) -> Result<OnPlan> {
+        let opts = self.opts;
+        let source = match (self.live.first(), self.previous.as_ref().and_then(|r| r.disabled_sites.first()))
+        {
+            (Some(l), _) | (None, Some(l)) => resolve(&opts.sites_enabled(), &l.target),
+            (None, None) => opts.site_file(),
+        };
+        let original = std::fs::read_to_string(&source).map_err(|e| file_err("read", &source, e))?;
+        let conf = holding_site_config(opts, &source, &original);
+        let page = holding_page(opts.retry_after);
+        let holding_file = opts.holding_file();
+        let page_file = opts.page_file();
+        let old_conf = read_optional(&holding_file)?;
+        if let Some(old) = &old_conf {
+            if !old.starts_with(HEADER.as_bytes()) {
+                return Err(refuse(
+                    format!("`{}` exists and was not written by this tool", holding_file.display()),
+                    "move it away (it is not LAVA's), then run the same command again; nothing was changed"
+                        .to_owned(),
+                ));
+            }
         }
-    }
-    let old_page = read_optional(&page_file)?;
-    let modules = modules_to_enable(opts)?;
-    let needs_link = !is_symlink(&holding_link_path);
-    let changes = old_conf.as_deref() != Some(conf.as_bytes())
-        || old_page.as_deref() != Some(page.as_bytes())
-        || !modules.is_empty()
-        || needs_link
-        || !live.is_empty();
-    if !changes {
-        if let Some(rec) = previous.as_ref().filter(|r| r.reloaded) {
-            log::info!("maintenance is already on (since {}); nothing to do", rec.since);
-            return Ok(OnOutcome::AlreadyOn { since: rec.since.clone() });
-        }
+        let old_page = read_optional(&page_file)?;
+        let modules = modules_to_enable(opts)?;
+        let needs_link = !is_symlink(&self.holding_link_path);
+        Ok(OnPlan { original, conf, page, holding_file, page_file, old_conf, old_page, modules, needs_link })
     }
 
-    configtest(
-        opts,
-        "before switching to the holding page",
-        "fix Apache's configuration first (see `apache2ctl configtest`), then run the same command again",
-    )?;
+    /// The earlier run's record, when it finished (Apache reloaded) and
+    /// the plan changes nothing.
+    fn already_on(&self, plan: &OnPlan) -> Option<&Record> {
+        let changes = plan.old_conf.as_deref() != Some(plan.conf.as_bytes())
+            || plan.old_page.as_deref() != Some(plan.page.as_bytes())
+            || !plan.modules.is_empty()
+            || plan.needs_link
+            || !self.live.is_empty();
+        if changes {
+            return None;
+        }
+        self.previous.as_ref().filter(|r| r.reloaded)
+    }
 
-    // Record first: a crash from here on leaves a record that `on` or `off`
-    // can finish from.
-    let mut rec = previous.clone().unwrap_or_else(|| Record {
-        format: 1,
-        since: utc_now(),
-        apache_root: opts.apache_root.clone(),
-        site: opts.site.clone(),
-        disabled_sites: Vec::new(),
-        enabled_modules: Vec::new(),
-        created: Vec::new(),
-        reloaded: false,
-    });
-    for l in &live {
-        if !rec.disabled_sites.iter().any(|d| d.name == l.name) {
-            rec.disabled_sites.push(l.clone());
+    /// Records what is about to change, before it changes: a crash from
+    /// here on leaves a record that `on` or `off` can finish from.
+    fn record(&self, plan: &OnPlan) -> Result<Recorded> {
+        let opts = self.opts;
+        let mut rec = self.previous.clone().unwrap_or_else(|| Record {
+            format: 1,
+            since: utc_now(),
+            apache_root: opts.apache_root.clone(),
+            site: opts.site.clone(),
+            disabled_sites: Vec::new(),
+            enabled_modules: Vec::new(),
+            created: Vec::new(),
+            reloaded: false,
+        });
+        for l in &self.live {
+            if !rec.disabled_sites.iter().any(|d| d.name == l.name) {
+                rec.disabled_sites.push(l.clone());
+            }
         }
-    }
-    for m in &modules {
-        if !rec.enabled_modules.contains(m) {
-            rec.enabled_modules.push(m.clone());
+        for m in &plan.modules {
+            if !rec.enabled_modules.contains(m) {
+                rec.enabled_modules.push(m.clone());
+            }
         }
-    }
-    let new_dirs = missing_dirs(&opts.page_dir);
-    for p in new_dirs
-        .iter()
-        .chain([&page_file].into_iter().filter(|_| old_page.is_none()))
-        .chain([&holding_file].into_iter().filter(|_| old_conf.is_none()))
-    {
-        if !rec.created.contains(p) {
-            rec.created.push(p.clone());
+        let new_dirs = missing_dirs(&opts.page_dir);
+        for p in new_dirs
+            .iter()
+            .chain([&plan.page_file].into_iter().filter(|_| plan.old_page.is_none()))
+            .chain([&plan.holding_file].into_iter().filter(|_| plan.old_conf.is_none()))
+        {
+            if !rec.created.contains(p) {
+                rec.created.push(p.clone());
+            }
         }
+        rec.reloaded = false;
+        save_record(opts, &rec)?;
+        journal(opts, &format!("maintenance on: started (disabling {})", names(&self.live)));
+        Ok(Recorded { record: rec, new_dirs })
     }
-    rec.reloaded = false;
-    save_record(opts, &rec)?;
-    journal(opts, &format!("maintenance on: started (disabling {})", names(&live)));
 
-    let undo = Undo {
-        opts,
-        previous: previous.clone(),
-        old_conf,
-        old_page,
-        new_dirs,
-        modules: modules.clone(),
-        holding_link: needs_link.then(|| holding_link.clone()),
-        removed_sites: live.clone(),
-    };
-    let applied = (|| -> Result<()> {
-        for dir in &undo.new_dirs {
+    /// Writes the page and the holding site, links the modules and the
+    /// holding site, and removes the site's links; stops at the first
+    /// failure.
+    fn write_and_switch(&self, plan: &OnPlan, new_dirs: &[PathBuf]) -> Result<()> {
+        let opts = self.opts;
+        for dir in new_dirs {
             std::fs::DirBuilder::new().mode(0o755).create(dir).map_err(|e| file_err("create", dir, e))?;
         }
-        write_file(&page_file, page.as_bytes())?;
-        write_file(&holding_file, conf.as_bytes())?;
+        write_file(&plan.page_file, plan.page.as_bytes())?;
+        write_file(&plan.holding_file, plan.conf.as_bytes())?;
         let mods = opts.apache_root.join("mods-enabled");
-        for m in &modules {
+        for m in &plan.modules {
             symlink(&m.target, &mods.join(&m.name))?;
         }
-        if needs_link {
-            symlink(&holding_link.target, &holding_link_path)?;
+        if plan.needs_link {
+            symlink(&self.holding_link.target, &self.holding_link_path)?;
         }
-        for l in &live {
+        for l in &self.live {
             remove_link(&opts.sites_enabled().join(&l.name), &l.target)?;
         }
         Ok(())
-    })();
-    if let Err(e) = applied {
-        undo.run();
-        return Err(e);
     }
-    if let Err(e) = configtest(
-        opts,
-        "with the holding page in place",
-        "the holding page needs mod_rewrite and mod_headers and the site's own addresses; fix what the output names (or choose addresses with --listen / --server-name), then run the same command again",
-    ) {
-        undo.run();
-        return Err(e);
+
+    /// Undoes a half-done `on`, best effort (each failure is logged), and
+    /// journals it.
+    fn undo(&self, plan: &OnPlan, new_dirs: &[PathBuf]) {
+        let opts = self.opts;
+        let mut errors = Vec::new();
+        let sites = opts.sites_enabled();
+        for l in &self.live {
+            let path = sites.join(&l.name);
+            if path.symlink_metadata().is_err() {
+                if let Err(e) = symlink(&l.target, &path) {
+                    errors.push(e);
+                }
+            }
+        }
+        if plan.needs_link {
+            let l = &self.holding_link;
+            let _ = remove_link(&sites.join(&l.name), &l.target).map_err(|e| errors.push(e));
+        }
+        let mods = opts.apache_root.join("mods-enabled");
+        for m in &plan.modules {
+            let _ = remove_link(&mods.join(&m.name), &m.target).map_err(|e| errors.push(e));
+        }
+        for (path, old) in [(opts.holding_file(), &plan.old_conf), (opts.page_file(), &plan.old_page)] {
+            let r = match old {
+                Some(bytes) => write_file(&path, bytes),
+                None => match std::fs::remove_file(&path) {
+                    Err(e) if e.kind() != ErrorKind::NotFound => Err(file_err("remove", &path, e)),
+                    _ => Ok(()),
+                },
+            };
+            let _ = r.map_err(|e| errors.push(e));
+        }
+        for dir in new_dirs.iter().rev() {
+            let _ = std::fs::remove_dir(dir);
+        }
+        let r = match &self.previous {
+            Some(rec) => save_record(opts, rec),
+            None => match std::fs::remove_file(opts.record_file()) {
+                Err(e) if e.kind() != ErrorKind::NotFound => {
+                    Err(Error::Core(lava_v1_core::Error::State { path: opts.record_file(), source: e }))
+                }
+                _ => Ok(()),
+            },
+        };
+        let _ = r.map_err(|e| errors.push(e));
+        for e in &errors {
+            log::error!("while undoing `maintenance on`: {e}");
+        }
+        journal(
+            opts,
+            &if errors.is_empty() {
+                "maintenance on: FAILED, every change undone".to_owned()
+            } else {
+                format!("maintenance on: FAILED, and {} changes could not be undone", errors.len())
+            },
+        );
     }
-    if let Err(e) = reload(opts) {
-        undo.run();
-        return Err(e);
+
+    /// Apache serves the holding page: records that, and says what changed.
+    fn finish(self, plan: OnPlan, mut rec: Record) -> Result<OnOutcome> {
+        let opts = self.opts;
+        rec.reloaded = true;
+        save_record(opts, &rec)?;
+        journal(
+            opts,
+            &format!("maintenance on: holding page served; disabled {}; Apache reloaded", names(&self.live)),
+        );
+        log::info!(
+            "maintenance on: every URL of the {} site now answers 503 with the holding page",
+            opts.site
+        );
+        Ok(OnOutcome::Enabled {
+            disabled_sites: self.live.into_iter().map(|l| l.name).collect(),
+            enabled_modules: plan
+                .modules
+                .iter()
+                .filter(|m| m.name.ends_with(".load"))
+                .map(|m| module_name(&m.name))
+                .collect(),
+            addresses: holding_addresses(opts, &plan.original),
+            holding_file: plan.holding_file,
+            retry_after: opts.retry_after,
+        })
     }
-    rec.reloaded = true;
-    save_record(opts, &rec)?;
-    journal(
-        opts,
-        &format!("maintenance on: holding page served; disabled {}; Apache reloaded", names(&live)),
-    );
-    log::info!("maintenance on: every URL of the {} site now answers 503 with the holding page", opts.site);
-    Ok(OnOutcome::Enabled {
-        disabled_sites: live.into_iter().map(|l| l.name).collect(),
-        enabled_modules: modules
-            .iter()
-            .filter(|m| m.name.ends_with(".load"))
-            .map(|m| module_name(&m.name))
-            .collect(),
-        addresses: holding_addresses(opts, &original),
-        holding_file,
-        retry_after: opts.retry_after,
-    })
 }
 
 /// Puts the site back exactly as `on` found it, removes the holding page,
 /// and reloads Apache.
 pub fn off(opts: &Options) -> Result<OffOutcome> {
     let _lock = lock(opts)?;
-    let holding_link = opts.holding_link();
-    let holding_link_path = opts.sites_enabled().join(&holding_link.name);
-    let Some(rec) = load_record(opts)? else {
-        if is_symlink(&holding_link_path) {
-            return Err(refuse(
-                format!(
-                    "the holding site `{}` is enabled but there is no record of what it replaced (`{}` is missing)",
-                    holding_link_path.display(),
-                    opts.record_file().display()
-                ),
-                format!("put the site back yourself: `a2dissite {}` and `a2ensite {}`, then reload Apache", opts.holding_site(), opts.site),
-            ));
-        }
+    let Some(run) = SwitchOff::read(opts)? else {
         log::info!("maintenance is not on; nothing to do");
         return Ok(OffOutcome::AlreadyOff);
     };
-    check_record(opts, &rec)?;
-
-    // Plan, refusing on conflicts before anything changes.
-    let sites = opts.sites_enabled();
-    let mut restore = Vec::new();
-    for l in &rec.disabled_sites {
-        let path = sites.join(&l.name);
-        let exists = path.symlink_metadata().is_ok();
-        match std::fs::read_link(&path) {
-            Ok(t) if t == l.target => {}
-            _ if exists => {
-                return Err(refuse(
-                    format!("`{}` was put back by something else, and differs from what `on` removed (`{}`)", path.display(), l.target.display()),
-                    format!("remove it or make it the link `{}` -> `{}`, then run the same command again; nothing was changed", l.name, l.target.display()),
-                ));
-            }
-            _ => restore.push(l.clone()),
-        }
-    }
-    let mods = opts.apache_root.join("mods-enabled");
-    let unlink_mods: Vec<Link> = rec
-        .enabled_modules
-        .iter()
-        .filter(|m| std::fs::read_link(mods.join(&m.name)).is_ok_and(|t| t == m.target))
-        .cloned()
-        .collect();
-    let unlink_holding = std::fs::read_link(&holding_link_path).is_ok_and(|t| t == holding_link.target);
-
+    let plan = run.plan()?;
     configtest(
         opts,
         "before switching back",
         "fix Apache's configuration first (see `apache2ctl configtest`), then run the same command again",
     )?;
-    journal(opts, &format!("maintenance off: started (restoring {})", names(&rec.disabled_sites)));
-
-    let mut done: Vec<(PathBuf, Link, bool)> = Vec::new(); // (dir, link, created?)
-    let applied = (|| -> Result<()> {
-        for l in &restore {
-            symlink(&l.target, &sites.join(&l.name))?;
-            done.push((sites.clone(), l.clone(), true));
-        }
-        if unlink_holding {
-            remove_link(&holding_link_path, &holding_link.target)?;
-            done.push((sites.clone(), holding_link.clone(), false));
-        }
-        for m in &unlink_mods {
-            remove_link(&mods.join(&m.name), &m.target)?;
-            done.push((mods.clone(), m.clone(), false));
-        }
-        Ok(())
-    })();
-    let rollback = |done: &[(PathBuf, Link, bool)]| {
-        for (dir, l, created) in done.iter().rev() {
-            let path = dir.join(&l.name);
-            let r = if *created { remove_link(&path, &l.target) } else { symlink(&l.target, &path) };
-            if let Err(e) = r {
-                log::error!("could not undo a change to `{}`: {e}", path.display());
-            }
-        }
-    };
-    let checked = applied
+    journal(opts, &format!("maintenance off: started (restoring {})", names(&run.rec.disabled_sites)));
+    let mut done = OffChanges::default();
+    let switched = run
+        .switch_links(&plan, &mut done)
         .and_then(|()| {
             configtest(
                 opts,
@@ -524,39 +598,189 @@ pub fn off(opts: &Options) -> Result<OffOutcome> {
             )
         })
         .and_then(|()| reload(opts));
-    if let Err(e) = checked {
-        rollback(&done);
+    if let Err(e) = switched {
+        done.undo();
         journal(opts, &format!("maintenance off: FAILED, holding page kept: {e}"));
         return Err(e);
     }
+    run.tidy()?;
+    Ok(run.finish(plan))
+}
 
-    // The site is back and Apache serves it; now tidy what `on` created.
-    for p in rec.created.iter().rev() {
-        let r = match std::fs::symlink_metadata(p) {
-            Ok(m) if m.is_dir() => std::fs::remove_dir(p),
-            Ok(_) => std::fs::remove_file(p),
-            Err(e) => Err(e),
-        };
-        match r {
-            Ok(()) => {}
-            Err(e) if e.kind() == ErrorKind::NotFound => {}
-            Err(e) => log::warn!("could not remove `{}`, which `maintenance on` created: {e}", p.display()),
+/// One `maintenance off`: the record of what `on` changed, and where.
+struct SwitchOff<'a> {
+    opts: &'a Options,
+    /// What `on` changed.
+    rec: Record,
+    /// `sites-enabled`.
+    sites: PathBuf,
+    /// `mods-enabled`.
+    mods: PathBuf,
+    /// The holding site's link in `sites-enabled`, as `on` wrote it.
+    holding_link: Link,
+    /// Where that link is.
+    holding_link_path: PathBuf,
+}
+
+/// What `off` will change, worked out before anything changes.
+struct OffPlan {
+    /// The site's links to put back (those not back already).
+    restore: Vec<Link>,
+    /// The module links `on` created that are still there.
+    unlink_mods: Vec<Link>,
+    /// Whether the holding site's link is still there.
+    unlink_holding: bool,
+}
+
+/// One link `off` changed: in `dir`, created (or else removed).
+struct OffChange {
+    dir: PathBuf,
+    link: Link,
+    created: bool,
+}
+
+/// The links `off` changed so far, in order, to put back if it fails.
+#[derive(Default)]
+struct OffChanges(Vec<OffChange>);
+
+impl OffChanges {
+    fn push(&mut self, dir: &Path, link: &Link, created: bool) {
+        self.0.push(OffChange { dir: dir.to_owned(), link: link.clone(), created });
+    }
+
+    /// Reverts every change, last first, best effort (each failure is
+    /// logged).
+    fn undo(&self) {
+        for OffChange { dir, link: l, created } in self.0.iter().rev() {
+            let path = dir.join(&l.name);
+            let r = if *created { remove_link(&path, &l.target) } else { symlink(&l.target, &path) };
+            if let Err(e) = r {
+                log::error!("could not undo a change to `{}`: {e}", path.display());
+            }
         }
     }
-    let record = opts.record_file();
-    std::fs::remove_file(&record)
-        .map_err(|e| Error::Core(lava_v1_core::Error::State { path: record, source: e }))?;
-    journal(opts, &format!("maintenance off: restored {}; Apache reloaded", names(&rec.disabled_sites)));
-    log::info!("maintenance off: the {} site is back", opts.site);
-    Ok(OffOutcome::Restored {
-        restored_sites: rec.disabled_sites.iter().map(|l| l.name.clone()).collect(),
-        disabled_modules: unlink_mods
+}
+
+impl<'a> SwitchOff<'a> {
+    /// The record of what `on` changed, checked; `None` when maintenance
+    /// is not on.  Refuses when the holding site is enabled without one.
+    fn read(opts: &'a Options) -> Result<Option<Self>> {
+        let holding_link = opts.holding_link();
+        let holding_link_path = opts.sites_enabled().join(&holding_link.name);
+        let Some(rec) = load_record(opts)? else {
+            if is_symlink(&holding_link_path) {
+                return Err(refuse(
+                    format!(
+                        "the holding site `{}` is enabled but there is no record of what it replaced (`{}` is missing)",
+                        holding_link_path.display(),
+                        opts.record_file().display()
+                    ),
+                    format!("put the site back yourself: `a2dissite {}` and `a2ensite {}`, then reload Apache", opts.holding_site(), opts.site),
+                ));
+            }
+            return Ok(None);
+        };
+        check_record(opts, &rec)?;
+        Ok(Some(SwitchOff {
+            opts,
+            rec,
+            sites: opts.sites_enabled(),
+            mods: opts.apache_root.join("mods-enabled"),
+            holding_link,
+            holding_link_path,
+        }))
+    }
+
+    /// What to put back and what to remove, refusing on conflicts before
+    /// anything changes.
+    fn plan(&self) -> Result<OffPlan> {
+        let mut restore = Vec::new();
+        for l in &self.rec.disabled_sites {
+            let path = self.sites.join(&l.name);
+            let exists = path.symlink_metadata().is_ok();
+            match std::fs::read_link(&path) {
+                Ok(t) if t == l.target => {}
+                _ if exists => {
+                    return Err(refuse(
+                        format!("`{}` was put back by something else, and differs from what `on` removed (`{}`)", path.display(), l.target.display()),
+                        format!("remove it or make it the link `{}` -> `{}`, then run the same command again; nothing was changed", l.name, l.target.display()),
+                    ));
+                }
+                _ => restore.push(l.clone()),
+            }
+        }
+        let unlink_mods: Vec<Link> = self
+            .rec
+            .enabled_modules
             .iter()
-            .filter(|m| m.name.ends_with(".load"))
-            .map(|m| module_name(&m.name))
-            .collect(),
-        since: rec.since,
-    })
+            .filter(|m| std::fs::read_link(self.mods.join(&m.name)).is_ok_and(|t| t == m.target))
+            .cloned()
+            .collect();
+        let unlink_holding =
+            std::fs::read_link(&self.holding_link_path).is_ok_and(|t| t == self.holding_link.target);
+        Ok(OffPlan { restore, unlink_mods, unlink_holding })
+    }
+
+    /// Puts the site's links back and removes the holding site's and the
+    /// modules' links; stops at the first failure, with `done` saying
+    /// what changed.
+    fn switch_links(&self, plan: &OffPlan, done: &mut OffChanges) -> Result<()> {
+        for l in &plan.restore {
+            symlink(&l.target, &self.sites.join(&l.name))?;
+            done.push(&self.sites, l, true);
+        }
+        if plan.unlink_holding {
+            remove_link(&self.holding_link_path, &self.holding_link.target)?;
+            done.push(&self.sites, &self.holding_link, false);
+        }
+        for m in &plan.unlink_mods {
+            remove_link(&self.mods.join(&m.name), &m.target)?;
+            done.push(&self.mods, m, false);
+        }
+        Ok(())
+    }
+
+    /// The site is back and Apache serves it: removes what `on` created
+    /// (best effort, each failure logged), then the record.
+    fn tidy(&self) -> Result<()> {
+        for p in self.rec.created.iter().rev() {
+            let r = match std::fs::symlink_metadata(p) {
+                Ok(m) if m.is_dir() => std::fs::remove_dir(p),
+                Ok(_) => std::fs::remove_file(p),
+                Err(e) => Err(e),
+            };
+            match r {
+                Ok(()) => {}
+                Err(e) if e.kind() == ErrorKind::NotFound => {}
+                Err(e) => {
+                    log::warn!("could not remove `{}`, which `maintenance on` created: {e}", p.display())
+                }
+            }
+        }
+        let record = self.opts.record_file();
+        std::fs::remove_file(&record)
+            .map_err(|e| Error::Core(lava_v1_core::Error::State { path: record, source: e }))
+    }
+
+    /// Journals the end, and says what changed.
+    fn finish(self, plan: OffPlan) -> OffOutcome {
+        let opts = self.opts;
+        journal(
+            opts,
+            &format!("maintenance off: restored {}; Apache reloaded", names(&self.rec.disabled_sites)),
+        );
+        log::info!("maintenance off: the {} site is back", opts.site);
+        OffOutcome::Restored {
+            restored_sites: self.rec.disabled_sites.iter().map(|l| l.name.clone()).collect(),
+            disabled_modules: plan
+                .unlink_mods
+                .iter()
+                .filter(|m| m.name.ends_with(".load"))
+                .map(|m| module_name(&m.name))
+                .collect(),
+            since: self.rec.since,
+        }
+    }
 }
 
 /// Where maintenance stands (read-only; runs no command).
@@ -611,75 +835,6 @@ pub fn status(opts: &Options) -> Result<Status> {
             .unwrap_or_default(),
         record_file: opts.record_file(),
     })
-}
-
-/// Undoes a half-done `on`, best effort (each failure is logged).
-struct Undo<'a> {
-    opts: &'a Options,
-    previous: Option<Record>,
-    old_conf: Option<Vec<u8>>,
-    old_page: Option<Vec<u8>>,
-    new_dirs: Vec<PathBuf>,
-    modules: Vec<Link>,
-    holding_link: Option<Link>,
-    removed_sites: Vec<Link>,
-}
-
-impl Undo<'_> {
-    fn run(self) {
-        let opts = self.opts;
-        let mut errors = Vec::new();
-        let sites = opts.sites_enabled();
-        for l in &self.removed_sites {
-            let path = sites.join(&l.name);
-            if path.symlink_metadata().is_err() {
-                if let Err(e) = symlink(&l.target, &path) {
-                    errors.push(e);
-                }
-            }
-        }
-        if let Some(l) = &self.holding_link {
-            let _ = remove_link(&sites.join(&l.name), &l.target).map_err(|e| errors.push(e));
-        }
-        let mods = opts.apache_root.join("mods-enabled");
-        for m in &self.modules {
-            let _ = remove_link(&mods.join(&m.name), &m.target).map_err(|e| errors.push(e));
-        }
-        for (path, old) in [(opts.holding_file(), &self.old_conf), (opts.page_file(), &self.old_page)] {
-            let r = match old {
-                Some(bytes) => write_file(&path, bytes),
-                None => match std::fs::remove_file(&path) {
-                    Err(e) if e.kind() != ErrorKind::NotFound => Err(file_err("remove", &path, e)),
-                    _ => Ok(()),
-                },
-            };
-            let _ = r.map_err(|e| errors.push(e));
-        }
-        for dir in self.new_dirs.iter().rev() {
-            let _ = std::fs::remove_dir(dir);
-        }
-        let r = match &self.previous {
-            Some(rec) => save_record(opts, rec),
-            None => match std::fs::remove_file(opts.record_file()) {
-                Err(e) if e.kind() != ErrorKind::NotFound => {
-                    Err(Error::Core(lava_v1_core::Error::State { path: opts.record_file(), source: e }))
-                }
-                _ => Ok(()),
-            },
-        };
-        let _ = r.map_err(|e| errors.push(e));
-        for e in &errors {
-            log::error!("while undoing `maintenance on`: {e}");
-        }
-        journal(
-            opts,
-            &if errors.is_empty() {
-                "maintenance on: FAILED, every change undone".to_owned()
-            } else {
-                format!("maintenance on: FAILED, and {} changes could not be undone", errors.len())
-            },
-        );
-    }
 }
 
 // ---------------------------------------------------------------------------
