@@ -532,3 +532,25 @@ fn jobs_rm_goes_through_a_mounted_job_output_but_never_into_a_bind_mount_below_i
     }
     assert_eq!(v["v1_jobs_remaining"], 0);
 }
+
+#[test]
+fn verbose_says_where_the_time_went() {
+    let inst = Instance::new(Cluster::shared(), Seed { media: false, ..Seed::default() });
+    drop_v1_by_sql(&mut inst.admin());
+    let out = run(&inst, &["jobs", "rm", "--v1", "--verbose", "--batch-size", "200", "--json"]);
+    assert_success(&out);
+    let err = stderr(&out);
+    for phase in [
+        "Time per phase:",
+        "select a batch",
+        "delete the rows",
+        "drop the foreign keys",
+        "re-create and validate the foreign keys",
+        "commit",
+        "total",
+    ] {
+        assert!(err.contains(phase), "{phase}: {err}");
+    }
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v["phases_us"]["delete the rows"].as_u64().unwrap() > 0, "{v}");
+}

@@ -35,6 +35,9 @@ pub(crate) struct JobsRmArgs {
     /// change nothing.
     #[arg(long)]
     dry_run: bool,
+    /// Print on stderr where the time went, phase by phase.
+    #[arg(long)]
+    verbose: bool,
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
@@ -168,6 +171,9 @@ pub(crate) fn run(paths: &Paths, command: JobsCommand) -> Result<ExitCode, Error
     } else {
         let _ = out.write_all(jobs_report(&report).as_bytes());
     }
+    if args.verbose {
+        let _ = std::io::stderr().lock().write_all(phases(&report).as_bytes());
+    }
     Ok(left_exit(report.complete(), report.left.len() as u64 + report.left_unlisted))
 }
 
@@ -228,5 +234,25 @@ pub(crate) fn jobs_report(r: &JobsRmReport) -> String {
     let _ = writeln!(s, "{}: {}", if r.dry_run { "Would free" } else { "Freed" }, tally(&d.freed));
     left(&mut s, &r.left, r.left_unlisted);
     let _ = writeln!(s, "\nV1 jobs left in the database: {}", thousands(r.v1_jobs_remaining as i64));
+    s
+}
+
+/// Where the time of a `jobs rm` run went, longest phase first.
+fn phases(r: &JobsRmReport) -> String {
+    let mut s = String::from("Time per phase:\n");
+    let mut phases: Vec<(&&str, &u64)> = r.phases_us.iter().collect();
+    phases.sort_by(|a, b| b.1.cmp(a.1));
+    let accounted: u64 = r.phases_us.values().sum();
+    for (name, us) in phases {
+        let _ = writeln!(s, "  {name:<42} {:>10.1} ms", *us as f64 / 1000.0);
+    }
+    let total_us = (r.elapsed_ms * 1000) as u64;
+    let _ = writeln!(
+        s,
+        "  {:<42} {:>10.1} ms",
+        "(connecting and the rest)",
+        total_us.saturating_sub(accounted) as f64 / 1000.0
+    );
+    let _ = writeln!(s, "  {:<42} {:>10.1} ms", "total", r.elapsed_ms as f64);
     s
 }

@@ -365,12 +365,20 @@ pub struct JobsRmReport {
     pub v1_jobs_remaining: u64,
     /// Wall time.
     pub elapsed_ms: u128,
+    /// Wall time per phase, in microseconds: where the time goes
+    /// (`lava-v1 jobs rm --verbose` prints it).
+    pub phases_us: BTreeMap<&'static str, u64>,
     /// The directories (dry run, when asked for).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub planned: Vec<PlannedDir>,
 }
 
 impl JobsRmReport {
+    /// Adds the time since `since` to the phase `name`.
+    fn timed(&mut self, name: &'static str, since: Instant) {
+        *self.phases_us.entry(name).or_default() += since.elapsed().as_micros() as u64;
+    }
+
     /// Did everything that was selected go?
     pub fn complete(&self) -> bool {
         self.left.is_empty() && self.left_unlisted == 0
@@ -450,6 +458,7 @@ pub fn run(
     let target = db.describe();
     let timeout = format!("{}ms", options.lock_timeout.as_millis());
 
+    let phase = Instant::now();
     let found = detect::inspect(&mut client, &target, false)?;
     if !found.missing_prerequisites.is_empty() && found.state != detect::V1State::Removed {
         let names: Vec<String> =
@@ -468,6 +477,7 @@ pub fn run(
         )
         .map_err(db_err("counting the V1 jobs", &timeout))?;
     let (v1_total, unfinished): (i64, i64) = (row.get(0), row.get(1));
+    let counted = phase;
     // Before the drop a V1 dispatcher may still be running them; past it
     // nothing ever will, and they go like the rest.
     let past_the_drop = found.state == detect::V1State::Removed;
@@ -487,6 +497,7 @@ pub fn run(
         older_than_secs: options.older_than.map(|d| d.as_secs()),
         ..Default::default()
     };
+    report.timed("inspect and count", counted);
     if unfinished > 0 {
         report.stuck_jobs = client
             .query_one(
@@ -506,7 +517,9 @@ pub fn run(
             database: target,
             media_root: report.media_root.clone(),
         };
+        let phase = Instant::now();
         let leftovers = recover(&mut client, &pending, &mut remover, &mut report, progress, &timeout)?;
+        report.timed("recover an interrupted run", phase);
         // Without --older-than every V1 job is selected (before the drop,
         // none is unfinished).
         let total = match options.older_than {
@@ -907,8 +920,12 @@ impl Batches<'_, '_> {
             let mut tx = self.client.transaction().map_err(db_err("starting a batch", timeout))?;
             tx.batch_execute(&format!("SET LOCAL lock_timeout = '{timeout}'"))
                 .map_err(db_err("setting lock_timeout", timeout))?;
+            let phase = Instant::now();
             tx.batch_execute(&sql.lock).map_err(db_err("locking the job tables", timeout))?;
+            self.report.timed("lock", phase);
+            let phase = Instant::now();
             let jobs = select(&mut tx, &sql.select, last, self.batch_size, timeout)?;
+            self.report.timed("select a batch", phase);
             if jobs.is_empty() {
                 tx.rollback().map_err(db_err("ending the last batch", timeout))?;
                 return Ok(());
@@ -916,19 +933,25 @@ impl Batches<'_, '_> {
             last = jobs.last().map_or(last, |j| j.0);
             // Beside this batch, the committed jobs whose directories could
             // not all be removed yet stay recorded, for a rerun to finish.
+            let phase = Instant::now();
             if leftovers.is_empty() {
                 self.pending.write(&jobs)?;
             } else {
                 self.pending.write(&[leftovers.as_slice(), jobs.as_slice()].concat())?;
             }
+            self.report.timed("write the pending file", phase);
             fault::point("jobs-after-pending");
-            let counts = delete(&mut tx, &sql.steps, timeout)?;
+            let counts = delete(&mut tx, &sql.steps, timeout, self.report)?;
             fault::point("jobs-before-commit");
+            let phase = Instant::now();
             tx.commit().map_err(db_err("committing a batch", timeout))?;
+            self.report.timed("commit", phase);
             fault::point("jobs-after-commit");
             leftovers.extend(self.committed(&sql.steps, counts, &jobs, total));
             fault::point("jobs-before-pending-clear");
+            let phase = Instant::now();
             self.pending.keep_only(&leftovers)?;
+            self.report.timed("write the pending file", phase);
         }
     }
 
@@ -954,7 +977,9 @@ impl Batches<'_, '_> {
             jobs[0].0,
             jobs[jobs.len() - 1].0
         ));
+        let phase = Instant::now();
         let left = remove_dirs(self.remover, jobs, self.report);
+        self.report.timed("remove output directories", phase);
         (self.progress)(Progress::Batch { done: removed, total });
         left
     }
@@ -990,7 +1015,13 @@ fn select(
 /// Deletes the batch's rows with the foreign keys into the job table
 /// dropped and re-created (same names, same definitions) around the
 /// deletes, inside the batch's transaction.  Returns the rows per step.
-fn delete(tx: &mut postgres::Transaction<'_>, steps: &[(Step, String)], timeout: &str) -> Result<Vec<u64>> {
+fn delete(
+    tx: &mut postgres::Transaction<'_>,
+    steps: &[(Step, String)],
+    timeout: &str,
+    report: &mut JobsRmReport,
+) -> Result<Vec<u64>> {
+    let phase = Instant::now();
     let fks = testjob_fks(tx, timeout)?;
     for (table, name, _) in &fks {
         tx.batch_execute(&format!(
@@ -1000,7 +1031,9 @@ fn delete(tx: &mut postgres::Transaction<'_>, steps: &[(Step, String)], timeout:
         ))
         .map_err(db_err(&format!("dropping constraint {name} for the batch"), timeout))?;
     }
+    report.timed("drop the foreign keys", phase);
     fault::point("jobs-after-fk-drop");
+    let phase = Instant::now();
     let mut counts = Vec::with_capacity(steps.len());
     for (step, sql) in steps {
         let n = tx
@@ -1008,7 +1041,9 @@ fn delete(tx: &mut postgres::Transaction<'_>, steps: &[(Step, String)], timeout:
             .map_err(db_err(&format!("deleting from {}", step.table), timeout))?;
         counts.push(n);
     }
+    report.timed("delete the rows", phase);
     fault::point("jobs-after-delete");
+    let phase = Instant::now();
     // Deleting V2-style result rows queues deferred checks of the foreign
     // keys into them; run those now (ALTER TABLE refuses a table with
     // pending trigger events).  A V1 batch normally has none.
@@ -1022,6 +1057,7 @@ fn delete(tx: &mut postgres::Transaction<'_>, steps: &[(Step, String)], timeout:
         ))
         .map_err(db_err(&format!("re-creating constraint {name}"), timeout))?;
     }
+    report.timed("re-create and validate the foreign keys", phase);
     Ok(counts)
 }
 
