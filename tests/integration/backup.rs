@@ -168,13 +168,7 @@ fn a_disk_that_fills_up_during_the_backup_is_a_clear_error_and_a_rerun_completes
         &["backup", "--backup-dir", &dir_arg],
         "backup-after-space-check",
     );
-    let filler = mnt.path().join("filler");
-    let filled = std::process::Command::new("dd")
-        .args(["if=/dev/zero", "bs=1M", "status=none"])
-        .arg(format!("of={}", filler.display()))
-        .status()
-        .unwrap();
-    assert!(!filled.success(), "dd stops when the disk is full");
+    let filler = mnt.fill();
     paused.resume();
     let (status, err) = paused.finish();
     assert_eq!(status.code(), Some(1), "{err}");

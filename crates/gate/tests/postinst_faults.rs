@@ -110,13 +110,7 @@ fn the_postinst_on_a_disk_that_fills_during_its_backup_fails_clearly_and_the_rer
     let mut cmd = postinst_under(&root);
     cmd.env("RUST_LOG", "warn");
     let (mut child, stderr) = spawn_paused_command(cmd, "backup-after-space-check", Some(&resume));
-    let filler = mnt.path().join("filler");
-    let filled = std::process::Command::new("dd")
-        .args(["if=/dev/zero", "bs=1M", "status=none"])
-        .arg(format!("of={}", filler.display()))
-        .status()
-        .unwrap();
-    assert!(!filled.success(), "dd stops when the disk is full");
+    let filler = mnt.fill();
     std::fs::write(&resume, "").unwrap();
     let status = child.wait().unwrap();
     let err = stderr.join().unwrap();

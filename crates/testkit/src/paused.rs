@@ -66,6 +66,19 @@ impl Tmpfs {
         Tmpfs(dir)
     }
 
+    /// Fills it up (another writer taking every byte left) with one
+    /// file, whose path it returns: remove it to make room again.
+    pub fn fill(&self) -> std::path::PathBuf {
+        let filler = self.path().join("filler");
+        let filled = std::process::Command::new("dd")
+            .args(["if=/dev/zero", "bs=1M", "status=none"])
+            .arg(format!("of={}", filler.display()))
+            .status()
+            .expect("run dd");
+        assert!(!filled.success(), "dd stops when the disk is full");
+        filler
+    }
+
     /// Where it is mounted.
     pub fn path(&self) -> &std::path::Path {
         self.0.path()
