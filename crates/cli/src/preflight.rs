@@ -29,7 +29,7 @@ struct Document<'a> {
 }
 
 pub(crate) fn run(paths: &Paths, args: PreflightArgs) -> Result<ExitCode, Error> {
-    let report = lava_v1_core::preflight::run(paths)?;
+    let report = lava_v1_core::preflight::run(paths, None)?;
     let passed = report.in_maintenance_window() && report.ready();
     let mut out = std::io::stdout().lock();
     if args.output.json {

@@ -345,22 +345,18 @@ pub fn backup(paths: &Paths, options: &BackupOptions) -> Result<Backup> {
     Ok(Backup { path: dir, manifest })
 }
 
-/// Checks, read-only, that a backup of the instance `paths` describe
-/// would fit under `dir` (the package's preinst runs this before dpkg
-/// unpacks anything, when the backup will be taken).  Nothing to back up
-/// needs no room.
-pub fn check_room(paths: &Paths, dir: &Path) -> Result<()> {
-    let db = paths.database()?;
-    let media_root = paths.media_root()?;
-    let mut client = crate::db::connect(&db)?;
-    let mut tx = crate::db::read_only(&mut client)?;
-    let state = detect::inspect(&mut tx, &db.describe(), false)?;
+/// Checks, read-only, that a backup of the V1 data `state` describes (and
+/// of the V1 media under `media_root`) would fit under `dir`.
+pub(crate) fn check_room<C: GenericClient>(
+    client: &mut C,
+    state: &DbState,
+    media_root: &Path,
+    dir: &Path,
+) -> Result<()> {
     let v1_media: Vec<media::MediaDir> =
-        media::v1_media(&media_root).into_iter().filter(|m| m.exists).collect();
-    let schema = crate::db::work_schema(&mut tx)?;
-    let needed = needed_bytes(&mut tx, &state, &schema, &v1_media)?;
-    tx.commit().map_err(|e| Error::db("finishing the read-only transaction", e, ""))?;
-    check_space(dir, needed)
+        media::v1_media(media_root).into_iter().filter(|m| m.exists).collect();
+    let schema = crate::db::work_schema(client)?;
+    check_space(dir, needed_bytes(client, state, &schema, &v1_media)?)
 }
 
 /// An upper bound of a backup's size: the on-disk size of the tables

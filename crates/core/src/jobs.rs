@@ -458,7 +458,7 @@ pub fn run(
     let target = db.describe();
     let timeout = format!("{}ms", options.lock_timeout.as_millis());
 
-    let phase = Instant::now();
+    let inspected = Instant::now();
     let found = detect::inspect(&mut client, &target, false)?;
     if !found.missing_prerequisites.is_empty() && found.state != detect::V1State::Removed {
         let names: Vec<String> =
@@ -477,7 +477,6 @@ pub fn run(
         )
         .map_err(db_err("counting the V1 jobs", &timeout))?;
     let (v1_total, unfinished): (i64, i64) = (row.get(0), row.get(1));
-    let counted = phase;
     // Before the drop a V1 dispatcher may still be running them; past it
     // nothing ever will, and they go like the rest.
     let past_the_drop = found.state == detect::V1State::Removed;
@@ -497,7 +496,7 @@ pub fn run(
         older_than_secs: options.older_than.map(|d| d.as_secs()),
         ..Default::default()
     };
-    report.timed("inspect and count", counted);
+    report.timed("inspect and count", inspected);
     if unfinished > 0 {
         report.stuck_jobs = client
             .query_one(

@@ -284,13 +284,19 @@ pub fn missing_rights<C: GenericClient>(client: &mut C) -> Result<Vec<String>> {
     Ok(missing)
 }
 
-/// Connects with `paths`' settings and runs every check, read-only.
-pub fn run(paths: &crate::config::Paths) -> Result<Preflight> {
+/// Connects with `paths`' settings and runs every check, read-only, in
+/// one transaction.  With `backup_dir`, also checks that a backup of the
+/// V1 data would fit there (the package's preinst, before dpkg unpacks
+/// anything, when the backup will be taken): [`Error::NoSpace`] if not.
+pub fn run(paths: &crate::config::Paths, backup_dir: Option<&std::path::Path>) -> Result<Preflight> {
     let db = paths.database()?;
     let mut client = crate::db::connect(&db)?;
     let mut tx = crate::db::read_only(&mut client)?;
     let state = crate::detect::inspect(&mut tx, &db.describe(), false)?;
     let report = check(&mut tx, &state)?;
+    if let Some(dir) = backup_dir {
+        crate::backup::check_room(&mut tx, &state, &paths.media_root()?, dir)?;
+    }
     tx.commit().map_err(|e| Error::db("finishing the read-only transaction", e, ""))?;
     Ok(report)
 }

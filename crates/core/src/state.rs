@@ -70,14 +70,10 @@ impl StateDir {
         Ok(())
     }
 
-    fn ensure(&self) -> Result<()> {
-        self.create()
-    }
-
     /// Creates the directory if needed and proves it can be written to
     /// (a file created, synced and removed).
     pub fn check_writable(&self) -> Result<()> {
-        self.ensure()?;
+        self.create()?;
         let probe = self.path.join(format!(".write-check.{}", std::process::id()));
         let state_err = |source| Error::State { path: self.path.clone(), source };
         let f = OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&probe);
@@ -95,7 +91,7 @@ impl StateDir {
     /// directory (a separate lock for a step that may run while another
     /// holds the main one), or fails at once naming the holder.
     pub fn lock_named(&self, name: &str) -> Result<Lock> {
-        self.ensure()?;
+        self.create()?;
         let path = self.path.join(name);
         let state_err = |source| Error::State { path: path.clone(), source };
         let file = OpenOptions::new()
@@ -149,7 +145,7 @@ impl StateDir {
 
     /// Records `backup` as the last verified backup (atomically).
     pub fn record_last_backup(&self, backup: &Path) -> Result<()> {
-        self.ensure()?;
+        self.create()?;
         write_atomically(&self.path.join(LAST_BACKUP), format!("{}\n", backup.display()).as_bytes())
     }
 
@@ -180,7 +176,7 @@ impl StateDir {
 
     /// Appends one line to the journal (mode 0600).
     pub fn journal(&self, event: &str) -> Result<()> {
-        self.ensure()?;
+        self.create()?;
         let path = self.journal_path();
         let mut f = OpenOptions::new()
             .create(true)

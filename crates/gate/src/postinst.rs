@@ -164,7 +164,7 @@ impl Configure<'_> {
         }
         // The rights the drop needs (the preinst checked them too); the
         // maintenance window does not matter for empty tables.
-        if let Err(e) = lava_v1_core::preflight::run(&self.ctx.paths).and_then(|r| r.enforce()) {
+        if let Err(e) = lava_v1_core::preflight::run(&self.ctx.paths, None).and_then(|r| r.enforce()) {
             return Next::Done(self.fail(&e));
         }
         self.journal("no V1 rows; dropping the empty V1 tables");
@@ -240,7 +240,7 @@ fn pending(ctx: &Context) -> lava_v1_core::Result<bool> {
 
 /// The blocking checks; the maintenance-window warning, if any.
 fn preflight(ctx: &Context) -> lava_v1_core::Result<Option<String>> {
-    let report = lava_v1_core::preflight::run(&ctx.paths)?;
+    let report = lava_v1_core::preflight::run(&ctx.paths, None)?;
     report.enforce()?;
     Ok(report.window_warning())
 }

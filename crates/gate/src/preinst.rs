@@ -54,12 +54,9 @@ pub fn presence(ctx: &Context) -> Presence {
 pub fn record_no_v1_data(ctx: &Context, old: &Version, new: Option<&Version>) -> Result<Verdict> {
     let new = new.map_or(PACKAGE_VERSION.to_owned(), |v| v.as_str().to_owned());
     let old = old.as_str();
-    if let Err(e) = check_before_unpack(ctx, false).and_then(|_| {
-        Decision::now(Answer::NoV1Data, old, &new).write(ctx).map_err(|e| match e {
-            crate::Error::Core(e) => e,
-            other => lava_v1_core::Error::refused(other.to_string()),
-        })
-    }) {
+    if let Err(e) = check_before_unpack(ctx, false)
+        .and_then(|_| Decision::now(Answer::NoV1Data, old, &new).write(ctx).map_err(core_error))
+    {
         return Ok(not_ready(ctx, old, &new, &e));
     }
     ctx.journal(&format!("preinst: upgrade {old} -> {new}: no V1 data found, not asked"));
@@ -74,12 +71,12 @@ pub fn record_no_v1_data(ctx: &Context, old: &Version, new: Option<&Version>) ->
 /// Returns the maintenance-window warning, if any: advice, not a failure.
 pub fn check_before_unpack(ctx: &Context, backup: bool) -> lava_v1_core::Result<Option<String>> {
     ctx.state().check_writable()?;
-    let report = lava_v1_core::preflight::run(&ctx.paths)?;
+    // settings.conf names the media root on the target system: under
+    // DPKG_ROOT here.
+    let paths = Paths { media_root: Some(ctx.media_root().map_err(core_error)?), ..ctx.paths.clone() };
+    let backup_dir = backup.then(|| ctx.root.path(DEFAULT_BACKUP_DIR));
+    let report = lava_v1_core::preflight::run(&paths, backup_dir.as_deref())?;
     report.enforce()?;
-    if backup {
-        let paths = Paths { media_root: Some(ctx.media_root().map_err(core_error)?), ..ctx.paths.clone() };
-        lava_v1_core::backup::check_room(&paths, &ctx.root.path(DEFAULT_BACKUP_DIR))?;
-    }
     Ok(report.window_warning())
 }
 
