@@ -161,24 +161,10 @@ impl<'c> Instance<'c> {
     }
 
     /// A `DPKG_ROOT` for running the postinst against this instance as
-    /// after a "yes" (with a backup) at the question: `etc/lava-server/`
-    /// holds its configuration, `var/lib/lava-server/v1-removal/` (the
-    /// state directory under that root) the recorded decision.  Made on
-    /// first use; the same each time.
+    /// after a "yes" (with a backup) at the question (see [`dpkg_root`]).
+    /// Made on first use; the same each time.
     pub fn dpkg_root(&self) -> PathBuf {
-        let root = self.dir.path().join("root");
-        let etc = root.join("etc/lava-server");
-        std::fs::create_dir_all(&etc).expect("etc/lava-server");
-        std::fs::copy(&self.paths.instance_conf, etc.join("instance.conf")).expect("instance.conf");
-        std::fs::write(etc.join("settings.conf"), "{\"MEDIA_ROOT\": \"/media\"}\n").expect("settings.conf");
-        let state = root.join("var/lib/lava-server/v1-removal");
-        std::fs::create_dir_all(&state).expect("state dir");
-        std::fs::write(
-            state.join("decision"),
-            "answer=remove\nold_version=2017.10-1\nnew_version=2017.12-1\ntime=2017-12-01T00:00:00Z\nbackup=yes\n",
-        )
-        .expect("decision");
-        root
+        dpkg_root(self.dir.path(), &self.paths.instance_conf)
     }
 
     /// Puts the instance in the maintenance window the upstream page asks
@@ -228,6 +214,27 @@ impl Drop for Instance<'_> {
         let mut admin = self.cluster.client("postgres");
         let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.db_name));
     }
+}
+
+/// A `DPKG_ROOT` under `dir` for running the postinst as after a "yes"
+/// (with a backup) at the question: `etc/lava-server/` holds a copy of
+/// `instance_conf` and a `settings.conf` naming the media root `/media`
+/// (so `<root>/media`), `var/lib/lava-server/v1-removal/` (the state
+/// directory under that root) the recorded decision.
+pub fn dpkg_root(dir: &Path, instance_conf: &Path) -> PathBuf {
+    let root = dir.join("root");
+    let etc = root.join("etc/lava-server");
+    std::fs::create_dir_all(&etc).expect("etc/lava-server");
+    std::fs::copy(instance_conf, etc.join("instance.conf")).expect("instance.conf");
+    std::fs::write(etc.join("settings.conf"), "{\"MEDIA_ROOT\": \"/media\"}\n").expect("settings.conf");
+    let state = root.join("var/lib/lava-server/v1-removal");
+    std::fs::create_dir_all(&state).expect("state dir");
+    std::fs::write(
+        state.join("decision"),
+        "answer=remove\nold_version=2017.10-1\nnew_version=2017.12-1\ntime=2017-12-01T00:00:00Z\nbackup=yes\n",
+    )
+    .expect("decision");
+    root
 }
 
 /// Writes `instance.conf` (as the 2017.10 Debian postinst wrote it) and

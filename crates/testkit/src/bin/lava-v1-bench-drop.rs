@@ -12,25 +12,9 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use lava_v1_core::schema::V1_TABLES;
 use lava_v1_testkit::cluster::{LAVA_PASSWORD, LAVA_ROLE};
 use lava_v1_testkit::instance::{load, write_config};
 use lava_v1_testkit::{Cluster, Seed};
-
-fn baseline_sql() -> String {
-    format!(
-        "BEGIN;
-DROP MATERIALIZED VIEW query_1, query_2;
-ALTER TABLE lava_scheduler_app_testjob DROP CONSTRAINT lava_scheduler_app_t_results_bundle_id_93c0e8a9_fk_dashboard;
-ALTER TABLE lava_scheduler_app_testjob DROP COLUMN results_bundle_id;
-INSERT INTO django_migrations (app, name, applied) VALUES ('lava_scheduler_app', '0029_remove_testjob__results_bundle', clock_timestamp());
-DROP TABLE {};
-INSERT INTO django_migrations (app, name, applied) VALUES ('dashboard_app', '0023_drop_dashboard_models', clock_timestamp());
-COMMIT;
-",
-        V1_TABLES.join(", ")
-    )
-}
 
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
@@ -55,7 +39,7 @@ fn main() {
     let cluster = Cluster::start();
     let dir = tempfile::tempdir().expect("temp dir");
     let sql_path = dir.path().join("baseline.sql");
-    std::fs::write(&sql_path, baseline_sql()).expect("write baseline.sql");
+    std::fs::write(&sql_path, lava_v1_testkit::baseline::drop_sql()).expect("write baseline.sql");
     let mut admin = cluster.client("postgres");
     println!("{:>6} {:>12} {:>12} {:>8}", "scale", "lava-v1 ms", "baseline ms", "ratio");
     for scale in scales {
