@@ -422,8 +422,37 @@ fn filter(older_than: Option<Duration>, now_epoch: f64, with_unfinished: bool) -
 /// unknown).  Compact, so a batch of 100,000 takes under a MiB.
 type Job = (i32, u32);
 
-/// The SQL for a job's submit date as [`Job`] holds it.
-const DAY_SQL: &str = "coalesce(to_char(submit_time AT TIME ZONE 'UTC', 'YYYYMMDD')::integer, 0)";
+/// The SQL for a job's UTC submit date as a day number (days since
+/// 1970-01-01; [`NO_DAY`] when unknown), which costs the server almost
+/// nothing, unlike formatting it; [`yyyymmdd`] turns it into [`Job`]'s
+/// form.
+const DAY_SQL: &str = "coalesce(CASE WHEN isfinite(submit_time)
+     THEN (submit_time AT TIME ZONE 'UTC')::date - DATE '1970-01-01' END, -2147483648)";
+/// [`DAY_SQL`] of a job without a (finite) submit time.
+const NO_DAY: i32 = i32::MIN;
+
+/// A UTC day number (days since 1970-01-01) as `YYYYMMDD`, the proleptic
+/// Gregorian date `to_char` would give; 0 for [`NO_DAY`] or a year
+/// outside 1..=9999.
+fn yyyymmdd(days: i32) -> u32 {
+    if days == NO_DAY {
+        return 0;
+    }
+    // Days since 0000-03-01, in 400-year eras (civil_from_days).
+    let z = i64::from(days) + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    if !(1..=9999).contains(&year) {
+        return 0;
+    }
+    (year * 10_000 + month * 100 + day) as u32
+}
 
 /// `YYYYMMDD` as `YYYY/MM/DD`; empty for 0.
 fn day_path(day: u32) -> String {
@@ -622,8 +651,7 @@ fn plan(
         last = r.get(0);
         for r in &rows {
             let id: i32 = r.get(0);
-            let day: i32 = r.get(1);
-            for rel in output_dirs(id, day as u32) {
+            for rel in output_dirs(id, yyyymmdd(r.get(1))) {
                 let m = remover.remove(&rel);
                 if m.existed {
                     report.output_dirs.found += 1;
@@ -781,6 +809,11 @@ fn remove_dirs(remover: &mut Remover, jobs: &[Job], report: &mut JobsRmReport) -
     // matters in a `job-output/` holding tens of thousands of `job-<id>`.
     // 16 bytes a directory.
     let mut targets: Vec<(u32, u64, i32)> = Vec::new();
+    // Below a `job-output` that is not there (the output lives elsewhere,
+    // or was removed already), nothing is looked up, job by job.
+    if remover.probe(Path::new("job-output")).is_none() {
+        return Vec::new();
+    }
     let mut days = BTreeSet::new();
     for (id, day) in jobs {
         if let Some(ino) = remover.probe(&PathBuf::from(format!("job-output/job-{id}"))) {
@@ -908,7 +941,7 @@ impl Batches<'_, '_> {
         (self.progress)(Progress::Started { total });
         self.client
             .batch_execute(
-                "CREATE TEMP TABLE IF NOT EXISTS lava_v1_batch (id integer PRIMARY KEY, day integer NOT NULL)
+                "CREATE TEMP TABLE IF NOT EXISTS lava_v1_batch (id integer NOT NULL, day integer NOT NULL)
                  ON COMMIT DELETE ROWS",
             )
             .map_err(db_err("creating the batch table", self.timeout))?;
@@ -1001,7 +1034,7 @@ fn select(
         let params: [&(dyn postgres::types::ToSql + Sync); 2] = [&last, &limit];
         let mut rows = tx.query_raw(sql, params).map_err(db_err("selecting a batch of V1 jobs", timeout))?;
         while let Some(r) = rows.next().map_err(db_err("selecting a batch of V1 jobs", timeout))? {
-            jobs.push((r.get(0), r.get::<_, i32>(1) as u32));
+            jobs.push((r.get(0), yyyymmdd(r.get(1))));
         }
     }
     jobs.sort_unstable();
@@ -1084,6 +1117,21 @@ mod tests {
         assert_eq!(day_path(20171231), "2017/12/31");
         assert!(is_day("2016/03/04"));
         assert!(!is_day("2016/03/4") && !is_day("../../etc/x") && !is_day("2016-03-04"));
+    }
+
+    #[test]
+    fn day_numbers_are_dates() {
+        assert_eq!(yyyymmdd(0), 19700101);
+        assert_eq!(yyyymmdd(-1), 19691231);
+        assert_eq!(yyyymmdd(16_864), 20160304);
+        assert_eq!(yyyymmdd(17_532), 20180101);
+        assert_eq!(yyyymmdd(11_016), 20000229);
+        assert_eq!(yyyymmdd(-719_162), 10101);
+        assert_eq!(yyyymmdd(-719_163), 0);
+        assert_eq!(yyyymmdd(2_932_896), 99991231);
+        assert_eq!(yyyymmdd(2_932_897), 0);
+        assert_eq!(yyyymmdd(NO_DAY), 0);
+        assert_eq!(yyyymmdd(i32::MAX), 0);
     }
 
     #[test]
