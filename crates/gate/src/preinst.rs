@@ -18,7 +18,9 @@ use lava_v1_core::config::Paths;
 
 use crate::decision::{Answer, Decision};
 use crate::presence::{self, Presence};
-use crate::{messages, Context, Result, Verdict, BACKUP_QUESTION, PACKAGE_VERSION, QUESTION};
+use crate::{
+    messages, Context, Result, Verdict, BACKUP_QUESTION, EXPORT_QUESTION, PACKAGE_VERSION, QUESTION,
+};
 use lava_v1_core::explain::one_line;
 
 /// The environment variable that tells the `config` script (a shell
@@ -120,6 +122,14 @@ pub fn decide<R: BufRead, W: Write>(
                 true
             }
         };
+        // Likewise the readable copy of the V1 results.
+        let export = match dc.get(EXPORT_QUESTION) {
+            Ok(v) => v != "false",
+            Err(e) => {
+                log::warn!("cannot read {EXPORT_QUESTION} ({e}); the V1 results will be exported");
+                true
+            }
+        };
         let _lock = match ctx.state().lock() {
             Ok(lock) => lock,
             Err(e) => return Ok(not_ready(ctx, old, &new, &e)),
@@ -133,11 +143,12 @@ pub fn decide<R: BufRead, W: Write>(
         };
         let mut decision = Decision::now(Answer::Remove, old, &new);
         decision.backup = backup;
+        decision.export = export;
         if let Err(e) = decision.write(ctx) {
             return Ok(not_ready(ctx, old, &new, &core_error(e)));
         }
         ctx.journal(&format!(
-            "preinst: upgrade {old} -> {new}: {QUESTION} = true, {BACKUP_QUESTION} = {backup}; decision recorded; {found}"
+            "preinst: upgrade {old} -> {new}: {QUESTION} = true, {BACKUP_QUESTION} = {backup}, {EXPORT_QUESTION} = {export}; decision recorded; {found}"
         ));
         return Ok(match warning {
             None => Verdict::ok(),
