@@ -263,15 +263,16 @@ pub enum Error {
     },
 
     /// SQLite failed while an export was written or checked.
-    #[error("export: SQLite failed {doing} `{}`", path.display())]
+    #[error("export: SQLite failed {doing} `{}`: {message}", path.display())]
     Sqlite {
         /// The export file.
         path: PathBuf,
         /// What we were doing, in words.
         doing: String,
-        /// SQLite's error.
-        #[source]
-        source: rusqlite::Error,
+        /// SQLite's error, as text: the error type itself stays out of
+        /// this enum, so that programs without SQLite (the preinst) never
+        /// link its library.
+        message: String,
     },
 
     /// A written export failed its checks, and was not kept.

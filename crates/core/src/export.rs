@@ -341,7 +341,7 @@ fn idents(names: &[String]) -> String {
 
 fn sqlite_err(path: &Path, doing: impl Into<String>) -> impl Fn(rusqlite::Error) -> Error + '_ {
     let doing = doing.into();
-    move |source| Error::Sqlite { path: path.to_owned(), doing: doing.clone(), source }
+    move |e| Error::Sqlite { path: path.to_owned(), doing: doing.clone(), message: e.to_string() }
 }
 
 fn io_err<'a>(path: &'a Path, doing: &'static str) -> impl Fn(std::io::Error) -> Error + 'a {
