@@ -390,7 +390,9 @@ pub fn export(paths: &Paths, options: &ExportOptions) -> Result<Export> {
     let written = written.and_then(|w| {
         tx.commit().map_err(|e| Error::db("finishing the export's read-only transaction", e, ""))?;
         crate::fault::point("export-before-check");
+        let checking = std::time::Instant::now();
         check(&partial, &w)?;
+        log::debug!("export: checked in {:.3} s", checking.elapsed().as_secs_f64());
         Ok(w)
     });
     let written = match written {
@@ -542,7 +544,9 @@ fn open_sqlite(path: &Path) -> Result<Connection> {
 }
 
 fn write_export(tx: &mut postgres::Transaction<'_>, src: &Source, path: &Path) -> Result<Written> {
-    let conn = open_sqlite(path)?;
+    let mut conn = open_sqlite(path)?;
+    let started = std::time::Instant::now();
+    let phase = |what: &str| log::debug!("export: {what} at {:.3} s", started.elapsed().as_secs_f64());
     let mut counts = BTreeMap::new();
     let mut tables = Vec::new();
     for name in &src.v1 {
@@ -558,34 +562,38 @@ fn write_export(tx: &mut postgres::Transaction<'_>, src: &Source, path: &Path) -
             t.columns.iter().map(|c| c.select.as_str()).collect::<Vec<_>>().join(", "),
             qualified(&src.schema, &t.name)
         );
-        let n = copy_rows(tx, &conn, path, t, &select)?;
+        let n = copy_rows(tx, &mut conn, path, t, &select)?;
         counts.insert(
             t.name.clone(),
             count(tx, &format!("SELECT count(*) FROM {}", qualified(&src.schema, &t.name)), &t.name, n)?,
         );
         crate::fault::point("export-after-table");
     }
-    let n = copy_rows(tx, &conn, path, &jobs, &job_select)?;
+    let n = copy_rows(tx, &mut conn, path, &jobs, &job_select)?;
     counts.insert(
         jobs.name.clone(),
         count(tx, &format!("SELECT count(*) FROM ({job_select}) x"), "the V1 jobs", n)?,
     );
-    let n = copy_rows(tx, &conn, path, &tags, &tag_select)?;
+    let n = copy_rows(tx, &mut conn, path, &tags, &tag_select)?;
     counts.insert(
         tags.name.clone(),
         count(tx, &format!("SELECT count(*) FROM ({tag_select}) x"), "the V1 jobs' tags", n)?,
     );
+    phase("rows copied");
     for t in tables.iter().chain([&jobs, &tags]) {
         for sql in t.indexes() {
             conn.execute_batch(&sql).map_err(sqlite_err(path, format!("indexing {}", t.name)))?;
         }
     }
+    phase("indexes made");
     let media = write_media(&conn, path, src)?;
+    phase("media stored");
     for view in [VIEW_RESULTS, VIEW_JOBS, VIEW_TEST_RUNS] {
         conn.execute_batch(view).map_err(sqlite_err(path, "creating the views"))?;
     }
     write_info(tx, &conn, path, src, &counts)?;
     conn.execute_batch("ANALYZE").map_err(sqlite_err(path, "analysing"))?;
+    phase("analysed");
     conn.close().map_err(|(_, e)| sqlite_err(path, "closing")(e))?;
     Ok(Written { counts, media_files: media.files, media_bytes: media.bytes, problems: media.problems })
 }
@@ -770,15 +778,61 @@ fn job_tables(tx: &mut postgres::Transaction<'_>, src: &Source) -> Result<(Table
     Ok((jobs, job_select, tags, tag_select))
 }
 
+/// Rows decoded from `COPY`'s text format, on their way to SQLite: the
+/// fields' bytes, and for each field its end in `data` (`None`: NULL).
+#[derive(Default)]
+struct Batch {
+    data: Vec<u8>,
+    fields: Vec<Option<u32>>,
+}
+
+/// A batch is sent on once it holds this many bytes (or fields).
+const BATCH_BYTES: usize = 1024 * 1024;
+const BATCH_FIELDS: usize = 64 * 1024;
+/// Batches in flight between the reader and the writer: memory stays
+/// bounded by about `(BATCHES + 2) * BATCH_BYTES`.
+const BATCHES: usize = 4;
+
 /// Streams the rows of `select` (`COPY … TO STDOUT`, text format) into
-/// `table`, one prepared insert per row, committing every
-/// [`ROWS_PER_TRANSACTION`] rows; returns how many.
+/// `table`: this thread reads and decodes them, a second one inserts them
+/// (one prepared insert per row, a transaction every
+/// [`ROWS_PER_TRANSACTION`] rows), so reading and writing overlap.
+/// Returns how many rows.
 fn copy_rows(
     tx: &mut postgres::Transaction<'_>,
-    conn: &Connection,
+    conn: &mut Connection,
     path: &Path,
     table: &Table,
     select: &str,
+) -> Result<u64> {
+    let name = &table.name;
+    let started = std::time::Instant::now();
+    let (send, receive) = std::sync::mpsc::sync_channel::<Batch>(BATCHES);
+    let (read, written) = std::thread::scope(|scope| {
+        let writer = scope.spawn(move || insert_rows(conn, path, table, receive));
+        let read = read_rows(tx, path, table, select, send);
+        (read, writer.join().unwrap_or_else(|_| Err(Error::refused(format!("writing {name} failed")))))
+    });
+    // The writer's error first: a reader stopped by it only says so.
+    let written = written?;
+    let read = read?;
+    if read != written {
+        return Err(Error::refused(format!(
+            "{name}: {read} rows read but {written} written; nothing was kept"
+        )));
+    }
+    log::debug!("export: {name}: {read} rows in {:.3} s", started.elapsed().as_secs_f64());
+    Ok(read)
+}
+
+/// Reads and decodes the rows of `select` into batches for
+/// [`insert_rows`]; returns how many rows.
+fn read_rows(
+    tx: &mut postgres::Transaction<'_>,
+    path: &Path,
+    table: &Table,
+    select: &str,
+    send: std::sync::mpsc::SyncSender<Batch>,
 ) -> Result<u64> {
     let name = &table.name;
     let mut reader = std::io::BufReader::with_capacity(
@@ -786,16 +840,11 @@ fn copy_rows(
         tx.copy_out(&format!("COPY ({select}) TO STDOUT"))
             .map_err(|e| Error::db(format!("reading {name}"), e, ""))?,
     );
-    let mut stmt =
-        conn.prepare(&table.insert_sql()).map_err(sqlite_err(path, format!("preparing {name}")))?;
-    let begin =
-        |conn: &Connection| conn.execute_batch("BEGIN").map_err(sqlite_err(path, "starting a transaction"));
-    let commit =
-        |conn: &Connection| conn.execute_batch("COMMIT").map_err(sqlite_err(path, format!("writing {name}")));
-    begin(conn)?;
+    let columns = table.columns.len();
     let mut line = Vec::with_capacity(4096);
-    let mut field = Vec::with_capacity(4096);
+    let mut batch = Batch::default();
     let mut rows = 0u64;
+    let stopped = || Error::refused(format!("writing {name} stopped"));
     loop {
         line.clear();
         let n = reader.read_until(b'\n', &mut line).map_err(|source| Error::Export {
@@ -809,51 +858,89 @@ fn copy_rows(
         if line.last() == Some(&b'\n') {
             line.pop();
         }
-        let mut index = 0;
+        let mut fields = 0;
         for raw in line.split(|&b| b == b'\t') {
-            index += 1;
-            let column = table.columns.get(index - 1).ok_or_else(|| bad_row(name, rows))?;
-            let bind = |stmt: &mut rusqlite::Statement<'_>, v: rusqlite::types::Value| {
-                stmt.raw_bind_parameter(index, v).map_err(sqlite_err(path, format!("writing {name}")))
-            };
+            fields += 1;
             if raw == b"\\N" {
-                bind(&mut stmt, rusqlite::types::Value::Null)?;
-                continue;
+                batch.fields.push(None);
+            } else {
+                unescape_into(raw, &mut batch.data);
+                let end = u32::try_from(batch.data.len()).map_err(|_| bad_row(name, rows))?;
+                batch.fields.push(Some(end));
             }
-            unescape(raw, &mut field);
-            match column.kind {
-                Kind::Integer => {
-                    let v = std::str::from_utf8(&field).ok().and_then(|s| s.parse::<i64>().ok());
-                    stmt.raw_bind_parameter(index, v.ok_or_else(|| bad_row(name, rows))?)
-                }
-                Kind::Real => {
-                    let v = std::str::from_utf8(&field).ok().and_then(|s| s.parse::<f64>().ok());
-                    stmt.raw_bind_parameter(index, v.ok_or_else(|| bad_row(name, rows))?)
-                }
-                Kind::Blob => {
-                    let v = from_hex(&field).ok_or_else(|| bad_row(name, rows))?;
-                    stmt.raw_bind_parameter(index, v)
-                }
-                Kind::Text => match std::str::from_utf8(&field) {
-                    Ok(s) => stmt.raw_bind_parameter(index, s),
-                    // A database in SQL_ASCII may hold any bytes: kept as they are.
-                    Err(_) => stmt.raw_bind_parameter(index, &field[..]),
-                },
-            }
-            .map_err(sqlite_err(path, format!("writing {name}")))?;
         }
-        if index != table.columns.len() {
+        if fields != columns {
             return Err(bad_row(name, rows));
         }
-        stmt.raw_execute().map_err(sqlite_err(path, format!("writing {name}")))?;
         rows += 1;
-        if rows.is_multiple_of(ROWS_PER_TRANSACTION) {
-            commit(conn)?;
-            begin(conn)?;
+        if batch.data.len() >= BATCH_BYTES || batch.fields.len() >= BATCH_FIELDS {
+            send.send(std::mem::take(&mut batch)).map_err(|_| stopped())?;
         }
     }
-    commit(conn)?;
-    log::debug!("{name}: {rows} rows");
+    if !batch.fields.is_empty() {
+        send.send(batch).map_err(|_| stopped())?;
+    }
+    Ok(rows)
+}
+
+/// Inserts the batches [`read_rows`] sends until it is done; returns how
+/// many rows.
+fn insert_rows(
+    conn: &mut Connection,
+    path: &Path,
+    table: &Table,
+    receive: std::sync::mpsc::Receiver<Batch>,
+) -> Result<u64> {
+    let name = &table.name;
+    let err = || sqlite_err(path, format!("writing {name}"));
+    let mut stmt =
+        conn.prepare(&table.insert_sql()).map_err(sqlite_err(path, format!("preparing {name}")))?;
+    let kinds: Vec<Kind> = table.columns.iter().map(|c| c.kind).collect();
+    let transaction = |sql: &str| conn.execute_batch(sql).map_err(err());
+    transaction("BEGIN")?;
+    let mut rows = 0u64;
+    for batch in receive {
+        let mut start = 0usize;
+        for row in batch.fields.chunks(kinds.len()) {
+            for (i, (end, kind)) in row.iter().zip(&kinds).enumerate() {
+                let index = i + 1;
+                let Some(end) = *end else {
+                    stmt.raw_bind_parameter(index, rusqlite::types::Null).map_err(err())?;
+                    continue;
+                };
+                let field = &batch.data[start..end as usize];
+                start = end as usize;
+                match kind {
+                    Kind::Integer => {
+                        let v = std::str::from_utf8(field).ok().and_then(|s| s.parse::<i64>().ok());
+                        stmt.raw_bind_parameter(index, v.ok_or_else(|| bad_row(name, rows))?)
+                    }
+                    Kind::Real => {
+                        let v = std::str::from_utf8(field).ok().and_then(|s| s.parse::<f64>().ok());
+                        stmt.raw_bind_parameter(index, v.ok_or_else(|| bad_row(name, rows))?)
+                    }
+                    Kind::Blob => {
+                        let v = from_hex(field).ok_or_else(|| bad_row(name, rows))?;
+                        stmt.raw_bind_parameter(index, v)
+                    }
+                    Kind::Text => match std::str::from_utf8(field) {
+                        Ok(s) => stmt.raw_bind_parameter(index, s),
+                        // A database in SQL_ASCII may hold any bytes: kept as they are.
+                        Err(_) => stmt.raw_bind_parameter(index, field),
+                    },
+                }
+                .map_err(err())?;
+            }
+            stmt.raw_execute().map_err(err())?;
+            rows += 1;
+            if rows.is_multiple_of(ROWS_PER_TRANSACTION) {
+                transaction("COMMIT")?;
+                transaction("BEGIN")?;
+            }
+        }
+    }
+    drop(stmt);
+    transaction("COMMIT")?;
     Ok(rows)
 }
 
@@ -862,8 +949,19 @@ fn bad_row(table: &str, row: u64) -> Error {
 }
 
 /// Decodes one field of `COPY`'s text format (backslash escapes) into `out`.
+#[cfg(test)]
 fn unescape(raw: &[u8], out: &mut Vec<u8>) {
     out.clear();
+    unescape_into(raw, out);
+}
+
+/// Decodes one field of `COPY`'s text format (backslash escapes), appending
+/// it to `out`.
+fn unescape_into(raw: &[u8], out: &mut Vec<u8>) {
+    if !raw.contains(&b'\\') {
+        out.extend_from_slice(raw);
+        return;
+    }
     let mut i = 0;
     while i < raw.len() {
         let b = raw[i];
@@ -1099,6 +1197,14 @@ fn store_file(
             "on another file system (a mount point below the media root); not read".into(),
         ));
     }
+    if meta.len() <= SMALL_FILE {
+        if let Some(stored) = store_small(conn, path, &mut file, table, key, id, field, rel, gzip)? {
+            return Ok(stored);
+        }
+        if let Err(e) = file.rewind() {
+            return Ok(Stored::Problem(why(&e)));
+        }
+    }
     // The file as it is: its size and SHA-256; for a gzip file, also what
     // it decompresses to.
     let (file_bytes, file_sha) = match hash_reader(&mut file, buf, u64::MAX) {
@@ -1166,6 +1272,70 @@ fn store_file(
             }))
         }
     }
+}
+
+/// A file this small (and, compressed, what it decompresses to, up to
+/// [`SMALL_CONTENT`]) is read once, into memory, and stored in one insert.
+const SMALL_FILE: u64 = 1024 * 1024;
+const SMALL_CONTENT: u64 = 4 * 1024 * 1024;
+
+/// [`store_file`] for a small file, read once; `None` when it is not small
+/// after all (it grew, or decompresses to more than [`SMALL_CONTENT`]).
+#[allow(clippy::too_many_arguments)]
+fn store_small(
+    conn: &Connection,
+    path: &Path,
+    file: &mut File,
+    table: &str,
+    key: &str,
+    id: i64,
+    field: &str,
+    rel: &str,
+    gzip: bool,
+) -> Result<Option<Stored>> {
+    let mut raw = Vec::new();
+    if let Err(e) = file.take(SMALL_FILE + 1).read_to_end(&mut raw) {
+        return Ok(Some(Stored::Problem(why(&e))));
+    }
+    if raw.len() as u64 > SMALL_FILE {
+        return Ok(None);
+    }
+    let file_sha = hex(&Sha256::digest(&raw));
+    let mut note = None;
+    let mut decompressed = Vec::new();
+    let is_decompressed = gzip
+        && match flate2::read::MultiGzDecoder::new(&raw[..])
+            .take(SMALL_CONTENT + 1)
+            .read_to_end(&mut decompressed)
+        {
+            Ok(n) if n as u64 > SMALL_CONTENT => return Ok(None),
+            Ok(_) => true,
+            Err(e) => {
+                note = Some(format!("not a valid gzip file ({e}); stored as it is, compressed"));
+                false
+            }
+        };
+    let content = if is_decompressed { &decompressed } else { &raw };
+    let sha = if is_decompressed { hex(&Sha256::digest(content)) } else { file_sha.clone() };
+    conn.prepare_cached(&format!(
+        "INSERT INTO {table} ({key}, field, path, content, bytes, sha256, decompressed, file_bytes, file_sha256)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+    ))
+    .and_then(|mut stmt| {
+        stmt.execute(params![
+            id,
+            field,
+            rel,
+            content,
+            content.len() as i64,
+            sha,
+            is_decompressed,
+            raw.len() as i64,
+            file_sha
+        ])
+    })
+    .map_err(sqlite_err(path, format!("writing {table}")))?;
+    Ok(Some(Stored::Ok { bytes: content.len() as u64, note }))
 }
 
 /// Reads `r` to its end (or past `limit`): bytes read and SHA-256.
@@ -1291,6 +1461,9 @@ fn check(path: &Path, w: &Written) -> Result<()> {
             return Err(bad(format!("{table} has {have} rows, the database had {n}")));
         }
     }
+    let started = std::time::Instant::now();
+    let phase = |what: &str| log::debug!("export check: {what} at {:.3} s", started.elapsed().as_secs_f64());
+    phase("rows counted");
     let mut stmt = conn.prepare("PRAGMA integrity_check").map_err(err("checking integrity"))?;
     let lines: Vec<String> = stmt
         .query_map([], |r| r.get(0))
@@ -1300,6 +1473,7 @@ fn check(path: &Path, w: &Written) -> Result<()> {
     if lines != ["ok"] {
         return Err(bad(format!("PRAGMA integrity_check: {}", lines.join("; "))));
     }
+    phase("integrity checked");
     let mut stmt = conn.prepare("PRAGMA foreign_key_check").map_err(err("checking foreign keys"))?;
     let mut rows = stmt.query([]).map_err(err("checking foreign keys"))?;
     if let Some(r) = rows.next().map_err(err("checking foreign keys"))? {
@@ -1311,6 +1485,9 @@ fn check(path: &Path, w: &Written) -> Result<()> {
             rowid.map_or("?".into(), |r| r.to_string())
         )));
     }
+    drop(rows);
+    drop(stmt);
+    phase("foreign keys checked");
     let mut buf = vec![0u8; 256 * 1024];
     for (table, _, _, _) in MEDIA {
         let mut stmt = conn
