@@ -1,4 +1,4 @@
-//! Test support for the V1 removal: a private Apache ([`apache`]), throwaway PostgreSQL clusters
+//! Test support for the V1 removal: a private Apache ([`apache`]), the export benchmark ([`bench_export`]), throwaway PostgreSQL clusters
 //! ([`cluster`]), seeded LAVA 2017.10 instances ([`instance`]), hostile media trees ([`hostile`]),
 //! a pseudo-terminal to answer questions on ([`pty`]) and exact comparisons of whole databases
 //! ([`world`]).
@@ -7,6 +7,7 @@
 #![allow(clippy::print_stderr, clippy::print_stdout)]
 
 pub mod apache;
+pub mod bench_export;
 pub mod cluster;
 pub mod hostile;
 pub mod instance;
