@@ -61,6 +61,12 @@ pub const INCOMPLETE: &str = "incomplete";
 /// Rows per SQLite transaction while loading.
 const ROWS_PER_TRANSACTION: u64 = 500_000;
 
+/// Rows per insert statement while loading, at most.
+const ROWS_PER_INSERT: usize = 64;
+
+/// The most parameters one SQLite statement takes (3.32 and later).
+const SQLITE_MAX_VARIABLES: usize = 32_766;
+
 /// The largest file (or decompressed bundle) stored as a BLOB: SQLite's
 /// default limit on the length of a value is 1,000,000,000 bytes.
 const MAX_BLOB: u64 = 1_000_000_000;
@@ -324,13 +330,14 @@ impl Table {
         idents(&self.columns.iter().map(|c| c.name.clone()).collect::<Vec<_>>())
     }
 
-    fn insert_sql(&self) -> String {
-        let marks: Vec<String> = (1..=self.columns.len()).map(|i| format!("?{i}")).collect();
+    /// An insert of `rows` rows at once.
+    fn insert_sql(&self, rows: usize) -> String {
+        let marks = format!("({})", vec!["?"; self.columns.len()].join(", "));
         format!(
-            "INSERT INTO {} ({}) VALUES ({})",
+            "INSERT INTO {} ({}) VALUES {}",
             quote_ident(&self.name),
             self.column_list(),
-            marks.join(", ")
+            vec![marks; rows].join(", ")
         )
     }
 }
@@ -527,7 +534,8 @@ struct Written {
 
 /// Opens the export for writing: no journal, no syncs (the file is
 /// renamed only once complete and synced), foreign keys checked at the
-/// end, a bounded page cache.
+/// end, a bounded page cache (8 MiB) and SQLite's memory held under 32 MiB
+/// (the sorter of `CREATE INDEX` spills to a temporary file beyond it).
 fn open_sqlite(path: &Path) -> Result<Connection> {
     let conn = Connection::open(path).map_err(sqlite_err(path, "opening"))?;
     conn.execute_batch(
@@ -536,7 +544,8 @@ fn open_sqlite(path: &Path) -> Result<Connection> {
          PRAGMA synchronous = OFF;
          PRAGMA locking_mode = EXCLUSIVE;
          PRAGMA foreign_keys = OFF;
-         PRAGMA cache_size = -16384;
+         PRAGMA cache_size = -8192;
+         PRAGMA soft_heap_limit = 33554432;
          PRAGMA temp_store = FILE;",
     )
     .map_err(sqlite_err(path, "setting up"))?;
@@ -546,7 +555,9 @@ fn open_sqlite(path: &Path) -> Result<Connection> {
 fn write_export(tx: &mut postgres::Transaction<'_>, src: &Source, path: &Path) -> Result<Written> {
     let mut conn = open_sqlite(path)?;
     let started = std::time::Instant::now();
-    let phase = |what: &str| log::debug!("export: {what} at {:.3} s", started.elapsed().as_secs_f64());
+    let phase = |what: &str| {
+        log::debug!("export: {what} at {:.3} s ({})", started.elapsed().as_secs_f64(), memory());
+    };
     let mut counts = BTreeMap::new();
     let mut tables = Vec::new();
     for name in &src.v1 {
@@ -562,23 +573,14 @@ fn write_export(tx: &mut postgres::Transaction<'_>, src: &Source, path: &Path) -
             t.columns.iter().map(|c| c.select.as_str()).collect::<Vec<_>>().join(", "),
             qualified(&src.schema, &t.name)
         );
-        let n = copy_rows(tx, &mut conn, path, t, &select)?;
-        counts.insert(
-            t.name.clone(),
-            count(tx, &format!("SELECT count(*) FROM {}", qualified(&src.schema, &t.name)), &t.name, n)?,
-        );
+        let count = format!("SELECT count(*) FROM {}", qualified(&src.schema, &t.name));
+        counts.insert(t.name.clone(), copy_rows(tx, &mut conn, path, t, &select, &count)?);
         crate::fault::point("export-after-table");
     }
-    let n = copy_rows(tx, &mut conn, path, &jobs, &job_select)?;
-    counts.insert(
-        jobs.name.clone(),
-        count(tx, &format!("SELECT count(*) FROM ({job_select}) x"), "the V1 jobs", n)?,
-    );
-    let n = copy_rows(tx, &mut conn, path, &tags, &tag_select)?;
-    counts.insert(
-        tags.name.clone(),
-        count(tx, &format!("SELECT count(*) FROM ({tag_select}) x"), "the V1 jobs' tags", n)?,
-    );
+    let count = format!("SELECT count(*) FROM ({job_select}) x");
+    counts.insert(jobs.name.clone(), copy_rows(tx, &mut conn, path, &jobs, &job_select, &count)?);
+    let count = format!("SELECT count(*) FROM ({tag_select}) x");
+    counts.insert(tags.name.clone(), copy_rows(tx, &mut conn, path, &tags, &tag_select, &count)?);
     phase("rows copied");
     for t in tables.iter().chain([&jobs, &tags]) {
         for sql in t.indexes() {
@@ -596,6 +598,15 @@ fn write_export(tx: &mut postgres::Transaction<'_>, src: &Source, path: &Path) -
     phase("analysed");
     conn.close().map_err(|(_, e)| sqlite_err(path, "closing")(e))?;
     Ok(Written { counts, media_files: media.files, media_bytes: media.bytes, problems: media.problems })
+}
+
+/// This process's resident and peak memory, for the debug log.
+fn memory() -> String {
+    let status = fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| {
+        status.lines().find_map(|l| l.strip_prefix(name)).map_or("?".to_owned(), |v| v.trim().to_owned())
+    };
+    format!("RSS {}, peak {}", field("VmRSS:"), field("VmHWM:"))
 }
 
 /// The source's row count from `sql`, which must be what was copied:
@@ -804,24 +815,31 @@ fn copy_rows(
     path: &Path,
     table: &Table,
     select: &str,
-) -> Result<u64> {
+    count_sql: &str,
+) -> Result<i64> {
     let name = &table.name;
     let started = std::time::Instant::now();
     let (send, receive) = std::sync::mpsc::sync_channel::<Batch>(BATCHES);
+    // Emptied batches go back to the reader, which refills them: the same
+    // few buffers serve a whole table, whatever its size.
+    let (recycle, reuse) = std::sync::mpsc::sync_channel::<Batch>(BATCHES + 2);
     let (read, written) = std::thread::scope(|scope| {
-        let writer = scope.spawn(move || insert_rows(conn, path, table, receive));
-        let read = read_rows(tx, path, table, select, send);
+        let writer = scope.spawn(move || insert_rows(conn, path, table, receive, recycle));
+        // While the writer finishes, the source's own count, on the same
+        // snapshot, which must be what was read.
+        let read =
+            read_rows(tx, path, table, select, send, reuse).and_then(|n| count(tx, count_sql, name, n));
         (read, writer.join().unwrap_or_else(|_| Err(Error::refused(format!("writing {name} failed")))))
     });
     // The writer's error first: a reader stopped by it only says so.
     let written = written?;
     let read = read?;
-    if read != written {
+    if read as u64 != written {
         return Err(Error::refused(format!(
             "{name}: {read} rows read but {written} written; nothing was kept"
         )));
     }
-    log::debug!("export: {name}: {read} rows in {:.3} s", started.elapsed().as_secs_f64());
+    log::debug!("export: {name}: {read} rows in {:.3} s ({})", started.elapsed().as_secs_f64(), memory());
     Ok(read)
 }
 
@@ -833,6 +851,7 @@ fn read_rows(
     table: &Table,
     select: &str,
     send: std::sync::mpsc::SyncSender<Batch>,
+    reuse: std::sync::mpsc::Receiver<Batch>,
 ) -> Result<u64> {
     let name = &table.name;
     let mut reader = std::io::BufReader::with_capacity(
@@ -874,7 +893,8 @@ fn read_rows(
         }
         rows += 1;
         if batch.data.len() >= BATCH_BYTES || batch.fields.len() >= BATCH_FIELDS {
-            send.send(std::mem::take(&mut batch)).map_err(|_| stopped())?;
+            let next = reuse.try_recv().unwrap_or_default();
+            send.send(std::mem::replace(&mut batch, next)).map_err(|_| stopped())?;
         }
     }
     if !batch.fields.is_empty() {
@@ -890,56 +910,71 @@ fn insert_rows(
     path: &Path,
     table: &Table,
     receive: std::sync::mpsc::Receiver<Batch>,
+    recycle: std::sync::mpsc::SyncSender<Batch>,
 ) -> Result<u64> {
     let name = &table.name;
     let err = || sqlite_err(path, format!("writing {name}"));
-    let mut stmt =
-        conn.prepare(&table.insert_sql()).map_err(sqlite_err(path, format!("preparing {name}")))?;
     let kinds: Vec<Kind> = table.columns.iter().map(|c| c.kind).collect();
+    // Several rows per insert: SQLite's work per statement is shared.
+    let group = (SQLITE_MAX_VARIABLES / kinds.len()).clamp(1, ROWS_PER_INSERT);
+    let mut many =
+        conn.prepare(&table.insert_sql(group)).map_err(sqlite_err(path, format!("preparing {name}")))?;
+    let mut one =
+        conn.prepare(&table.insert_sql(1)).map_err(sqlite_err(path, format!("preparing {name}")))?;
     let transaction = |sql: &str| conn.execute_batch(sql).map_err(err());
     transaction("BEGIN")?;
     let mut rows = 0u64;
-    for batch in receive {
+    for mut batch in receive {
         let mut start = 0usize;
-        for row in batch.fields.chunks(kinds.len()) {
-            for (i, (end, kind)) in row.iter().zip(&kinds).enumerate() {
-                let index = i + 1;
-                let Some(end) = *end else {
-                    stmt.raw_bind_parameter(index, rusqlite::types::Null).map_err(err())?;
-                    continue;
-                };
-                let field = &batch.data[start..end as usize];
-                start = end as usize;
-                match kind {
-                    Kind::Integer => {
-                        let v = std::str::from_utf8(field).ok().and_then(|s| s.parse::<i64>().ok());
-                        stmt.raw_bind_parameter(index, v.ok_or_else(|| bad_row(name, rows))?)
+        for chunk in batch.fields.chunks(kinds.len() * group) {
+            let (stmt, in_chunk) =
+                if chunk.len() == kinds.len() * group { (&mut many, group) } else { (&mut one, 1) };
+            for part in chunk.chunks(kinds.len() * in_chunk) {
+                for (i, end) in part.iter().enumerate() {
+                    let index = i + 1;
+                    let Some(end) = *end else {
+                        stmt.raw_bind_parameter(index, rusqlite::types::Null).map_err(err())?;
+                        continue;
+                    };
+                    let field = &batch.data[start..end as usize];
+                    start = end as usize;
+                    let row = rows + (i / kinds.len()) as u64;
+                    match kinds[i % kinds.len()] {
+                        Kind::Integer => {
+                            let v = std::str::from_utf8(field).ok().and_then(|s| s.parse::<i64>().ok());
+                            stmt.raw_bind_parameter(index, v.ok_or_else(|| bad_row(name, row))?)
+                        }
+                        Kind::Real => {
+                            let v = std::str::from_utf8(field).ok().and_then(|s| s.parse::<f64>().ok());
+                            stmt.raw_bind_parameter(index, v.ok_or_else(|| bad_row(name, row))?)
+                        }
+                        Kind::Blob => {
+                            let v = from_hex(field).ok_or_else(|| bad_row(name, row))?;
+                            stmt.raw_bind_parameter(index, v)
+                        }
+                        Kind::Text => match std::str::from_utf8(field) {
+                            Ok(s) => stmt.raw_bind_parameter(index, s),
+                            // A database in SQL_ASCII may hold any bytes: kept as they are.
+                            Err(_) => stmt.raw_bind_parameter(index, field),
+                        },
                     }
-                    Kind::Real => {
-                        let v = std::str::from_utf8(field).ok().and_then(|s| s.parse::<f64>().ok());
-                        stmt.raw_bind_parameter(index, v.ok_or_else(|| bad_row(name, rows))?)
-                    }
-                    Kind::Blob => {
-                        let v = from_hex(field).ok_or_else(|| bad_row(name, rows))?;
-                        stmt.raw_bind_parameter(index, v)
-                    }
-                    Kind::Text => match std::str::from_utf8(field) {
-                        Ok(s) => stmt.raw_bind_parameter(index, s),
-                        // A database in SQL_ASCII may hold any bytes: kept as they are.
-                        Err(_) => stmt.raw_bind_parameter(index, field),
-                    },
+                    .map_err(err())?;
                 }
-                .map_err(err())?;
-            }
-            stmt.raw_execute().map_err(err())?;
-            rows += 1;
-            if rows.is_multiple_of(ROWS_PER_TRANSACTION) {
-                transaction("COMMIT")?;
-                transaction("BEGIN")?;
+                stmt.raw_execute().map_err(err())?;
+                let before = rows;
+                rows += in_chunk as u64;
+                if rows / ROWS_PER_TRANSACTION != before / ROWS_PER_TRANSACTION {
+                    transaction("COMMIT")?;
+                    transaction("BEGIN")?;
+                }
             }
         }
+        batch.data.clear();
+        batch.fields.clear();
+        // Full: the reader has buffers enough, this one goes.
+        let _ = recycle.try_send(batch);
     }
-    drop(stmt);
+    drop((many, one));
     transaction("COMMIT")?;
     Ok(rows)
 }
@@ -1449,45 +1484,74 @@ fn write_info(
 /// The checks before the rename: rows per table, integrity, foreign keys,
 /// every BLOB against its SHA-256.
 fn check(path: &Path, w: &Written) -> Result<()> {
-    let bad = |reason: String| Error::ExportCheck { path: path.to_owned(), reason };
-    let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-        .map_err(sqlite_err(path, "opening for the checks"))?;
+    // One after the other: run side by side on this two-core kind of
+    // machine, they took longer in all.
+    check_rows_and_keys(path, w)?;
+    check_integrity(path)?;
+    check_blobs(path)
+}
+
+fn open_for_check(path: &Path) -> Result<Connection> {
+    Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .map_err(sqlite_err(path, "opening for the checks"))
+}
+
+fn check_failed(path: &Path, reason: String) -> Error {
+    Error::ExportCheck { path: path.to_owned(), reason }
+}
+
+/// `PRAGMA integrity_check` says `ok`.
+fn check_integrity(path: &Path) -> Result<()> {
+    let started = std::time::Instant::now();
+    let conn = open_for_check(path)?;
+    let err = sqlite_err(path, "checking integrity");
+    let mut stmt = conn.prepare("PRAGMA integrity_check").map_err(&err)?;
+    let lines: Vec<String> =
+        stmt.query_map([], |r| r.get(0)).map_err(&err)?.collect::<rusqlite::Result<_>>().map_err(&err)?;
+    log::debug!("export check: integrity in {:.3} s ({})", started.elapsed().as_secs_f64(), memory());
+    if lines != ["ok"] {
+        return Err(check_failed(path, format!("PRAGMA integrity_check: {}", lines.join("; "))));
+    }
+    Ok(())
+}
+
+/// Every table has the source's rows, and `PRAGMA foreign_key_check`
+/// finds nothing.
+fn check_rows_and_keys(path: &Path, w: &Written) -> Result<()> {
+    let started = std::time::Instant::now();
+    let conn = open_for_check(path)?;
     let err = |doing: &str| sqlite_err(path, doing.to_owned());
     for (table, &n) in &w.counts {
         let have: i64 = conn
             .query_row(&format!("SELECT count(*) FROM {}", quote_ident(table)), [], |r| r.get(0))
             .map_err(err("counting rows"))?;
         if have != n {
-            return Err(bad(format!("{table} has {have} rows, the database had {n}")));
+            return Err(check_failed(path, format!("{table} has {have} rows, the database had {n}")));
         }
     }
-    let started = std::time::Instant::now();
-    let phase = |what: &str| log::debug!("export check: {what} at {:.3} s", started.elapsed().as_secs_f64());
-    phase("rows counted");
-    let mut stmt = conn.prepare("PRAGMA integrity_check").map_err(err("checking integrity"))?;
-    let lines: Vec<String> = stmt
-        .query_map([], |r| r.get(0))
-        .map_err(err("checking integrity"))?
-        .collect::<rusqlite::Result<_>>()
-        .map_err(err("checking integrity"))?;
-    if lines != ["ok"] {
-        return Err(bad(format!("PRAGMA integrity_check: {}", lines.join("; "))));
-    }
-    phase("integrity checked");
     let mut stmt = conn.prepare("PRAGMA foreign_key_check").map_err(err("checking foreign keys"))?;
     let mut rows = stmt.query([]).map_err(err("checking foreign keys"))?;
     if let Some(r) = rows.next().map_err(err("checking foreign keys"))? {
         let table: String = r.get(0).map_err(err("checking foreign keys"))?;
         let rowid: Option<i64> = r.get(1).map_err(err("checking foreign keys"))?;
         let parent: String = r.get(2).map_err(err("checking foreign keys"))?;
-        return Err(bad(format!(
-            "PRAGMA foreign_key_check: row {} of {table} points at a missing row of {parent}",
-            rowid.map_or("?".into(), |r| r.to_string())
-        )));
+        return Err(check_failed(
+            path,
+            format!(
+                "PRAGMA foreign_key_check: row {} of {table} points at a missing row of {parent}",
+                rowid.map_or("?".into(), |r| r.to_string())
+            ),
+        ));
     }
-    drop(rows);
-    drop(stmt);
-    phase("foreign keys checked");
+    log::debug!("export check: rows and foreign keys in {:.3} s", started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+/// Every BLOB matches its SHA-256 and size.
+fn check_blobs(path: &Path) -> Result<()> {
+    let started = std::time::Instant::now();
+    let conn = open_for_check(path)?;
+    let err = |doing: &str| sqlite_err(path, doing.to_owned());
     let mut buf = vec![0u8; 256 * 1024];
     for (table, _, _, _) in MEDIA {
         let mut stmt = conn
@@ -1509,10 +1573,14 @@ fn check(path: &Path, w: &Written) -> Result<()> {
                 source,
             })?;
             if n != bytes as u64 || h != sha {
-                return Err(bad(format!("the BLOB of {file} in {table} does not match its SHA-256")));
+                return Err(check_failed(
+                    path,
+                    format!("the BLOB of {file} in {table} does not match its SHA-256"),
+                ));
             }
         }
     }
+    log::debug!("export check: BLOBs in {:.3} s", started.elapsed().as_secs_f64());
     Ok(())
 }
 
@@ -1560,6 +1628,11 @@ mod tests {
         for i in indexes {
             conn.execute_batch(&i).unwrap();
         }
-        conn.execute_batch(&t.insert_sql().replace("?1", "1").replace("?2", "2").replace("?3", "3")).unwrap();
+        conn.execute(&t.insert_sql(1), [1, 2, 3]).unwrap();
+        conn.execute(&t.insert_sql(2), [4, 5, 6, 7, 8, 9]).unwrap();
+        let n: i64 = conn
+            .query_row(&format!("SELECT count(*) FROM {}", quote_ident(&t.name)), [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 3);
     }
 }
