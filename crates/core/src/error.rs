@@ -190,8 +190,11 @@ pub enum Error {
     },
 
     /// Not enough free space for the backup.
-    #[error("not enough free space for the backup in `{}`: it needs up to {needed} bytes, {available} are free; nothing was written and nothing was dropped", path.display())]
+    #[error("not enough free space for {what} in `{}`: it needs up to {needed} bytes, {available} are free; nothing was written and nothing was dropped", path.display())]
     NoSpace {
+        /// What would not fit: the backup, the readable copy of the V1
+        /// results, or both.
+        what: String,
         /// The backup directory.
         path: PathBuf,
         /// Bytes needed (an upper bound).
@@ -322,7 +325,8 @@ impl crate::explain::Hinted for Error {
             Error::DiskFull { .. } => "free some space there (or choose another directory with --backup-dir) and run it again".to_owned(),
             Error::Export { .. } | Error::Sqlite { .. } => "check that the directory exists, is writable and has room (or choose another file with --output), then run it again; an export is only ever kept complete and checked".to_owned(),
             Error::ExportCheck { .. } => "run it again (nothing was changed in the database); if it fails the same way, report it with `lava-v1 report`".to_owned(),
-            Error::NoSpace { .. } => "free some space or choose another directory with --backup-dir".to_owned(),
+            Error::NoSpace { what, .. } if what == "the backup" => "free some space or choose another directory with --backup-dir".to_owned(),
+            Error::NoSpace { .. } => "free some space there, then run the same command again; an admin who needs neither the backup nor the readable copy may answer no to lava-server/backupv1 or lava-server/exportv1".to_owned(),
             Error::Preflight { .. } => "connect as the role that owns LAVA's tables (`ALTER TABLE … OWNER TO` that role, or set LAVA_DB_USER in instance.conf), drop or change the objects listed (they are not LAVA's), then run the same command again".to_owned(),
             Error::Interrupted { .. } => "find out what stopped it (statement_timeout settings, another administrator, the server log), then run the same command again: it finishes the job either way".to_owned(),
             Error::Refused { hint: Some(hint), .. } => hint.clone(),

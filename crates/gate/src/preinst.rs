@@ -56,7 +56,7 @@ pub fn presence(ctx: &Context) -> Presence {
 pub fn record_no_v1_data(ctx: &Context, old: &Version, new: Option<&Version>) -> Result<Verdict> {
     let new = new.map_or(PACKAGE_VERSION.to_owned(), |v| v.as_str().to_owned());
     let old = old.as_str();
-    if let Err(e) = check_before_unpack(ctx, false)
+    if let Err(e) = check_before_unpack(ctx, false, false)
         .and_then(|_| Decision::now(Answer::NoV1Data, old, &new).write(ctx).map_err(core_error))
     {
         return Ok(not_ready(ctx, old, &new, &e));
@@ -68,16 +68,22 @@ pub fn record_no_v1_data(ctx: &Context, old: &Version, new: Option<&Version>) ->
 /// Everything that would make the postinst fail and can be known now,
 /// before dpkg unpacks anything (read-only): the database can be reached
 /// with instance.conf's settings, the connecting role has the rights the
-/// drop needs, no object of the admin's depends on V1 data, the backup
-/// (when it will be taken) fits, and the state directory can be written.
+/// drop needs, no object of the admin's depends on V1 data, the backup and
+/// the readable copy of the V1 results (those the admin chose) fit, and
+/// the state directory can be written.
 /// Returns the maintenance-window warning, if any: advice, not a failure.
-pub fn check_before_unpack(ctx: &Context, backup: bool) -> lava_v1_core::Result<Option<String>> {
+pub fn check_before_unpack(
+    ctx: &Context,
+    backup: bool,
+    export: bool,
+) -> lava_v1_core::Result<Option<String>> {
     ctx.state().check_writable()?;
     // settings.conf names the media root on the target system: under
     // DPKG_ROOT here.
     let paths = Paths { media_root: Some(ctx.media_root().map_err(core_error)?), ..ctx.paths.clone() };
-    let backup_dir = backup.then(|| ctx.root.path(DEFAULT_BACKUP_DIR));
-    let report = lava_v1_core::preflight::run(&paths, backup_dir.as_deref())?;
+    let dir = ctx.root.path(DEFAULT_BACKUP_DIR);
+    let room = lava_v1_core::preflight::Room { dir: &dir, backup, export };
+    let report = lava_v1_core::preflight::run(&paths, Some(room))?;
     report.enforce()?;
     Ok(report.window_warning())
 }
@@ -137,7 +143,7 @@ pub fn decide<R: BufRead, W: Write>(
         // Before dpkg unpacks anything: whatever would make the postinst
         // fail, and can be known now, stops the upgrade here, where
         // failing is clean.  The answer is kept for the rerun.
-        let warning = match check_before_unpack(ctx, backup) {
+        let warning = match check_before_unpack(ctx, backup, export) {
             Ok(w) => w,
             Err(e) => return Ok(not_ready(ctx, old, &new, &e)),
         };

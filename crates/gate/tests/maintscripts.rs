@@ -789,14 +789,29 @@ fn preinst_stops_before_unpacking_when_the_backup_would_not_fit() {
     std::fs::create_dir_all(s.root().join("var/backups")).unwrap();
     std::os::unix::fs::symlink(mnt.path(), s.root().join("var/backups/lava-server")).unwrap();
     let out = s.script("preinst", &["upgrade", OLD, NEW], "noninteractive");
-    expect_stopped_before_unpacking(&s, &out, "not enough free space for the backup");
+    expect_stopped_before_unpacking(
+        &s,
+        &out,
+        "not enough free space for the backup and the readable copy of the V1 results",
+    );
     assert_eq!(std::fs::read_dir(mnt.path()).unwrap().count(), 0, "nothing written");
     assert_eq!(before.diff(&s.fingerprint()), Vec::<String>::new());
-    // An admin who has a backup already may skip ours: then no room is
-    // needed, and the upgrade goes on.
+    // An admin who has a backup already may skip ours: the readable copy
+    // still needs room.
     let out = s
         .debconf_tool("debconf-set-selections")
         .stdin_text("lava-server lava-server/backupv1 boolean false\n");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = s.script("preinst", &["upgrade", OLD, NEW], "noninteractive");
+    expect_stopped_before_unpacking(
+        &s,
+        &out,
+        "not enough free space for the readable copy of the V1 results",
+    );
+    // Without either, no room is needed, and the upgrade goes on.
+    let out = s
+        .debconf_tool("debconf-set-selections")
+        .stdin_text("lava-server lava-server/exportv1 boolean false\n");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_code(&s.script("preinst", &["upgrade", OLD, NEW], "noninteractive"), 0);
 }
