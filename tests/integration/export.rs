@@ -833,3 +833,39 @@ fn a_database_past_the_drop_is_refused_saying_where_to_export_from() {
     assert!(!file.exists());
     assert!(!dir.path().join("v1.sqlite.incomplete").exists());
 }
+
+#[test]
+fn an_archive_instance_restored_from_a_backup_exports_the_same_results() {
+    let inst = Instance::new(Cluster::shared(), Seed { media: false, ..Seed::default() });
+    let dir = tempfile::tempdir().unwrap();
+    let options =
+        |name: &str| ExportOptions { output: Some(dir.path().join(name)), dir: dir.path().to_owned() };
+    let original = export::export(&inst.paths, &options("original.sqlite")).unwrap();
+    let backup_options = lava_v1_core::backup::BackupOptions {
+        dir: dir.path().join("backups"),
+        ..lava_v1_core::backup::BackupOptions::default()
+    };
+    let made = lava_v1_core::backup::backup(&inst.paths, &backup_options).unwrap();
+    // An archive instance kept on 2017.10, without V1 data, into which the
+    // backup is restored: its export holds the same results.
+    let archive = Instance::new(Cluster::shared(), Seed { media: false, ..Seed::default() });
+    crate::backup::without_v1_data(&archive);
+    lava_v1_core::backup::restore(
+        &archive.paths,
+        &made.path,
+        &lava_v1_core::backup::BackupOptions::default(),
+    )
+    .unwrap();
+    let restored = export::export(&archive.paths, &options("restored.sqlite")).unwrap();
+    assert_eq!(original.tables, restored.tables);
+    let (a, b) = (open(&original.path), open(&restored.path));
+    for query in [
+        "SELECT * FROM v1_results ORDER BY test_result_id",
+        "SELECT * FROM v1_jobs ORDER BY job_id",
+        "SELECT * FROM v1_test_runs ORDER BY test_run_id",
+    ] {
+        let rows = query_texts(&a, query);
+        assert!(!rows.is_empty(), "{query}");
+        assert_eq!(rows, query_texts(&b, query), "{query}");
+    }
+}
