@@ -390,7 +390,7 @@ fn verify_counts_every_tables_rows_in_the_archive() {
 
 /// Empties `inst` of V1 data, as an archive instance kept on 2017.10 that
 /// a backup is restored into.
-fn without_v1_data(inst: &Instance<'_>) {
+pub(crate) fn without_v1_data(inst: &Instance<'_>) {
     inst
         .admin()
         .batch_execute(&format!(

@@ -5,6 +5,7 @@
 mod admin;
 mod backup;
 mod drop;
+mod export;
 mod faults;
 mod files;
 mod fixture;

@@ -12,6 +12,7 @@
 //!   gone;
 //! * [`backup`], [`restore`], [`report`]: the V1 data backed up and
 //!   restored, a bug report with passwords masked;
+//! * [`export`](mod@export): the V1 results in one SQLite file anyone can read;
 //! * [`hold`]: `hold` and `unhold`, apt-mark for lava-server;
 //! * [`maintenance`]: the holding page instead of LAVA's Apache site.
 //!
@@ -28,6 +29,7 @@ use lava_v1_core::config::{Paths, DEFAULT_INSTANCE_CONF, DEFAULT_SETTINGS_CONF, 
 mod args;
 mod backup;
 mod drop;
+mod export;
 mod files;
 mod hold;
 mod jobs;
@@ -94,6 +96,8 @@ enum Command {
     },
     /// Back up the V1 data (pg_dump archive, V1 job rows, V1 media), verified, mode 0600.
     Backup(backup::BackupArgs),
+    /// Write the V1 results into one self-contained, checked SQLite file (mode 0600) any tool can read.
+    Export(export::ExportArgs),
     /// Restore a backup into an instance without V1 data (an archive instance kept on 2017.10).
     Restore(restore::RestoreArgs),
     /// Bundle logs, versions, debconf answers and the V1 status for a bug report (passwords masked).
@@ -153,6 +157,7 @@ fn run(paths: &Paths, command: Command) -> Result<ExitCode, Failure> {
         Command::Jobs { command } => jobs::run(paths, command)?,
         Command::Files { command } => files::run(paths, command)?,
         Command::Backup(args) => backup::run(paths, args)?,
+        Command::Export(args) => export::run(paths, args)?,
         Command::Restore(args) => restore::run(paths, args)?,
         Command::Report(args) => report::run(paths, args)?,
         Command::Hold => hold::command(true),

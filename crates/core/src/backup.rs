@@ -292,7 +292,7 @@ pub fn backup(paths: &Paths, options: &BackupOptions) -> Result<Backup> {
         return Err(Error::refused("there is no V1 data to back up (no V1 tables, jobs or media)"));
     }
 
-    check_space(&options.dir, needed_bytes(&mut tx, &state, &schema, &v1_media)?)?;
+    check_space(&options.dir, needed_bytes(&mut tx, &state, &schema, &v1_media)?, "the backup")?;
 
     let base = &options.dir;
     fs::DirBuilder::new().recursive(true).mode(0o700).create(base).map_err(io_err(base))?;
@@ -345,18 +345,29 @@ pub fn backup(paths: &Paths, options: &BackupOptions) -> Result<Backup> {
     Ok(Backup { path: dir, manifest })
 }
 
-/// Checks, read-only, that a backup of the V1 data `state` describes (and
-/// of the V1 media under `media_root`) would fit under `dir`.
+/// Checks, read-only, that what `room` asks for — a backup of the V1 data
+/// `state` describes (and of the V1 media under `media_root`), the
+/// readable copy of the V1 results (about as big: every row and every
+/// file), or both — would fit under `room.dir`.
 pub(crate) fn check_room<C: GenericClient>(
     client: &mut C,
     state: &DbState,
     media_root: &Path,
-    dir: &Path,
+    room: &crate::preflight::Room<'_>,
 ) -> Result<()> {
+    let copies = u64::from(room.backup) + u64::from(room.export);
+    if copies == 0 {
+        return Ok(());
+    }
     let v1_media: Vec<media::MediaDir> =
         media::v1_media(media_root).into_iter().filter(|m| m.exists).collect();
     let schema = crate::db::work_schema(client)?;
-    check_space(dir, needed_bytes(client, state, &schema, &v1_media)?)
+    let what = match (room.backup, room.export) {
+        (true, true) => "the backup and the readable copy of the V1 results",
+        (true, false) => "the backup",
+        _ => "the readable copy of the V1 results",
+    };
+    check_space(room.dir, needed_bytes(client, state, &schema, &v1_media)?.saturating_mul(copies), what)
 }
 
 /// An upper bound of a backup's size: the on-disk size of the tables
@@ -442,7 +453,7 @@ fn warn_of_interrupted_backups(base: &Path) {
     }
 }
 
-fn check_space(dir: &Path, needed: u64) -> Result<()> {
+fn check_space(dir: &Path, needed: u64, what: &str) -> Result<()> {
     // The nearest existing ancestor tells the file system.
     let mut probe = dir.to_owned();
     while !probe.exists() {
@@ -457,7 +468,7 @@ fn check_space(dir: &Path, needed: u64) -> Result<()> {
     })?;
     let available = st.blocks_available() as u64 * st.fragment_size() as u64;
     if available < needed {
-        return Err(Error::NoSpace { path: dir.to_owned(), needed, available });
+        return Err(Error::NoSpace { what: what.to_owned(), path: dir.to_owned(), needed, available });
     }
     log::debug!("backup needs at most {needed} bytes, {available} available");
     Ok(())

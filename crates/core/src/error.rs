@@ -190,8 +190,11 @@ pub enum Error {
     },
 
     /// Not enough free space for the backup.
-    #[error("not enough free space for the backup in `{}`: it needs up to {needed} bytes, {available} are free; nothing was written and nothing was dropped", path.display())]
+    #[error("not enough free space for {what} in `{}`: it needs up to {needed} bytes, {available} are free; nothing was written and nothing was dropped", path.display())]
     NoSpace {
+        /// What would not fit: the backup, the readable copy of the V1
+        /// results, or both.
+        what: String,
         /// The backup directory.
         path: PathBuf,
         /// Bytes needed (an upper bound).
@@ -250,6 +253,40 @@ pub enum Error {
         source: postgres::Error,
     },
 
+    /// An export file could not be written or read.
+    #[error("export: error {doing} `{}`", path.display())]
+    Export {
+        /// The path.
+        path: PathBuf,
+        /// What we were doing, in words.
+        doing: String,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// SQLite failed while an export was written or checked.
+    #[error("export: SQLite failed {doing} `{}`: {message}", path.display())]
+    Sqlite {
+        /// The export file.
+        path: PathBuf,
+        /// What we were doing, in words.
+        doing: String,
+        /// SQLite's error, as text: the error type itself stays out of
+        /// this enum, so that programs without SQLite (the preinst) never
+        /// link its library.
+        message: String,
+    },
+
+    /// A written export failed its checks, and was not kept.
+    #[error("the export `{}` failed its checks and was removed: {reason}", path.display())]
+    ExportCheck {
+        /// The export file (as it was being written).
+        path: PathBuf,
+        /// What differed.
+        reason: String,
+    },
+
     /// A refusal, and what to do instead.
     #[error("{reason}")]
     Refused {
@@ -286,7 +323,10 @@ impl crate::explain::Hinted for Error {
             Error::JobsReferenced { .. } => "those are not LAVA's (LAVA's own command would fail the same way); delete or repoint them, then run the same command again.  This batch was rolled back; batches before it stay done".to_owned(),
             Error::ForeignPending { path, .. } => format!("run with the same --instance-conf and --media-root as the interrupted run to finish it; if that instance is gone, delete `{}` by hand", path.display()),
             Error::DiskFull { .. } => "free some space there (or choose another directory with --backup-dir) and run it again".to_owned(),
-            Error::NoSpace { .. } => "free some space or choose another directory with --backup-dir".to_owned(),
+            Error::Export { .. } | Error::Sqlite { .. } => "check that the directory exists, is writable and has room (or choose another file with --output), then run it again; an export is only ever kept complete and checked".to_owned(),
+            Error::ExportCheck { .. } => "run it again (nothing was changed in the database); if it fails the same way, report it with `lava-v1 report`".to_owned(),
+            Error::NoSpace { what, .. } if what == "the backup" => "free some space or choose another directory with --backup-dir".to_owned(),
+            Error::NoSpace { .. } => "free some space there, then run the same command again; an admin who needs neither the backup nor the readable copy may answer no to lava-server/backupv1 or lava-server/exportv1".to_owned(),
             Error::Preflight { .. } => "connect as the role that owns LAVA's tables (`ALTER TABLE … OWNER TO` that role, or set LAVA_DB_USER in instance.conf), drop or change the objects listed (they are not LAVA's), then run the same command again".to_owned(),
             Error::Interrupted { .. } => "find out what stopped it (statement_timeout settings, another administrator, the server log), then run the same command again: it finishes the job either way".to_owned(),
             Error::Refused { hint: Some(hint), .. } => hint.clone(),

@@ -21,6 +21,9 @@
 //! * [`state`] is the state directory: an exclusive lock and the journal.
 //! * [`backup`] writes and verifies a backup of the V1 data (tables, V1
 //!   job rows, media) before it goes, and restores one.
+//! * [`export`] writes the V1 results into one self-contained SQLite file
+//!   (tables, V1 jobs, media as BLOBs, views that answer the usual
+//!   questions), checked before it gets its name.
 //! * [`jobs`] removes V1 `TestJob` rows the way `lava-server manage jobs rm
 //!   --v1` does, set-based and in batches, then their output directories.
 //! * [`files`] removes the V1 media directories once the tables are gone.
@@ -42,6 +45,7 @@ pub mod detect;
 pub mod drop;
 mod error;
 pub mod explain;
+pub mod export;
 pub mod fault;
 pub mod files;
 pub mod fingerprint;

@@ -284,18 +284,31 @@ pub fn missing_rights<C: GenericClient>(client: &mut C) -> Result<Vec<String>> {
     Ok(missing)
 }
 
+/// The room the package's preinst checks for, before dpkg unpacks
+/// anything: the backup, the readable copy of the V1 results, or both,
+/// under `dir`.
+#[derive(Debug, Clone, Copy)]
+pub struct Room<'a> {
+    /// Where they go.
+    pub dir: &'a std::path::Path,
+    /// The backup will be taken.
+    pub backup: bool,
+    /// The V1 results will be exported.
+    pub export: bool,
+}
+
 /// Connects with `paths`' settings and runs every check, read-only, in
-/// one transaction.  With `backup_dir`, also checks that a backup of the
-/// V1 data would fit there (the package's preinst, before dpkg unpacks
-/// anything, when the backup will be taken): [`Error::NoSpace`] if not.
-pub fn run(paths: &crate::config::Paths, backup_dir: Option<&std::path::Path>) -> Result<Preflight> {
+/// one transaction.  With `room`, also checks that the backup and the
+/// export it names would fit (the package's preinst, before dpkg unpacks
+/// anything): [`Error::NoSpace`] if not.
+pub fn run(paths: &crate::config::Paths, room: Option<Room<'_>>) -> Result<Preflight> {
     let db = paths.database()?;
     let mut client = crate::db::connect(&db)?;
     let mut tx = crate::db::read_only(&mut client)?;
     let state = crate::detect::inspect(&mut tx, &db.describe(), false)?;
     let report = check(&mut tx, &state)?;
-    if let Some(dir) = backup_dir {
-        crate::backup::check_room(&mut tx, &state, &paths.media_root()?, dir)?;
+    if let Some(room) = room {
+        crate::backup::check_room(&mut tx, &state, &paths.media_root()?, &room)?;
     }
     tx.commit().map_err(|e| Error::db("finishing the read-only transaction", e, ""))?;
     Ok(report)

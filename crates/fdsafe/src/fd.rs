@@ -50,17 +50,26 @@ pub fn open_in(dir: &Path, name: &str) -> io::Result<File> {
     if !is_plain_relative(name) {
         return Err(invalid(format!("{name:?} is not a plain relative file name")));
     }
-    let mut at: OwnedFd = File::open(dir)?.into();
+    let at: OwnedFd = File::open(dir)?.into();
+    open_at(&at, name)
+}
+
+/// [`open_in`] below a directory already open (a media root opened once
+/// with [`crate::remove::open_root`], say): every component is opened
+/// relative to the one before it, `O_NOFOLLOW`, so nothing outside `dir`
+/// is ever reached, whatever links the tree holds.
+pub fn open_at(dir: &impl AsRawFd, name: &str) -> io::Result<File> {
+    if !is_plain_relative(name) {
+        return Err(invalid(format!("{name:?} is not a plain relative file name")));
+    }
     let mut parts = name.split('/').peekable();
+    let mut at: Option<OwnedFd> = None;
     while let Some(part) = parts.next() {
+        let base = at.as_ref().map_or(dir.as_raw_fd(), |fd| fd.as_raw_fd());
         if parts.peek().is_some() {
-            at = openat(at.as_raw_fd(), part, OFlag::O_RDONLY | OFlag::O_DIRECTORY)?;
+            at = Some(openat(base, part, OFlag::O_RDONLY | OFlag::O_DIRECTORY)?);
         } else {
-            let file = File::from(openat(
-                at.as_raw_fd(),
-                part,
-                OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_NOCTTY,
-            )?);
+            let file = File::from(openat(base, part, OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_NOCTTY)?);
             if !file.metadata()?.is_file() {
                 return Err(invalid(format!("{name:?} is not a regular file")));
             }
@@ -137,6 +146,13 @@ mod tests {
         nix::unistd::mkfifo(&dir.path().join("fifo"), Mode::from_bits_truncate(0o600)).unwrap();
         for bad in ["link", "dirlink/a.copy", "fifo", "jobs", "/etc/passwd", "../x", "missing"] {
             assert!(open_in(dir.path(), bad).is_err(), "{bad}");
+        }
+        let root = crate::remove::open_root(dir.path()).unwrap();
+        let mut text = String::new();
+        open_at(&root, "jobs/a.copy").unwrap().read_to_string(&mut text).unwrap();
+        assert_eq!(text, "rows\n");
+        for bad in ["link", "dirlink/a.copy", "fifo", "jobs", "/etc/passwd", "../x", "missing"] {
+            assert!(open_at(&root, bad).is_err(), "{bad}");
         }
     }
 

@@ -43,6 +43,9 @@ pub struct Decision {
     pub time: String,
     /// Take a backup before the drop (the admin may say they have one).
     pub backup: bool,
+    /// Write a readable copy of the V1 results (`lava-v1 export`) before
+    /// the drop.
+    pub export: bool,
 }
 
 const FILE: &str = "decision";
@@ -56,6 +59,7 @@ impl Decision {
             new_version: new_version.to_owned(),
             time: utc_now(),
             backup: true,
+            export: true,
         }
     }
 
@@ -64,12 +68,13 @@ impl Decision {
         let dir = &ctx.paths.state_dir;
         ctx.state().create()?;
         let text = format!(
-            "answer={}\nold_version={}\nnew_version={}\ntime={}\nbackup={}\n",
+            "answer={}\nold_version={}\nnew_version={}\ntime={}\nbackup={}\nexport={}\n",
             self.answer.as_str(),
             self.old_version,
             self.new_version,
             self.time,
-            if self.backup { "yes" } else { "no" }
+            if self.backup { "yes" } else { "no" },
+            if self.export { "yes" } else { "no" }
         );
         lava_v1_core::state::write_atomically(&dir.join(FILE), text.as_bytes())?;
         Ok(())
@@ -127,6 +132,8 @@ fn parse(text: &str) -> Option<Decision> {
         time: get("time").unwrap_or_default(),
         // Anything but an explicit "no" takes the backup.
         backup: get("backup").as_deref() != Some("no"),
+        // Likewise the readable copy.
+        export: get("export").as_deref() != Some("no"),
     })
 }
 

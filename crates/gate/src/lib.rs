@@ -64,6 +64,9 @@ pub use error::{Error, Result};
 pub const QUESTION: &str = "lava-server/removev1";
 /// The second question: take a backup before the drop (default true).
 pub const BACKUP_QUESTION: &str = "lava-server/backupv1";
+/// The third question: keep a readable copy of the V1 results, one SQLite
+/// file written before the drop (default true).
+pub const EXPORT_QUESTION: &str = "lava-server/exportv1";
 /// The package.
 pub const PACKAGE: &str = "lava-server";
 /// The version these maintainer scripts belong to.

@@ -6,8 +6,11 @@
 //! `abort-deconfigure in-favour PKG VER [removing PKG VER]`,
 //! `triggered TRIGGERS`.
 //!
-//! On `configure` from before 2017.12 it runs the core drop, which is one
-//! transaction: on failure it exits non-zero, dpkg leaves the package
+//! On `configure` from before 2017.12, once the removal is agreed, it
+//! takes the backup and writes the readable copy of the V1 results (one
+//! SQLite file in the backup's directory, `lava-server/exportv1`), each
+//! as the admin chose and each timed on a journal line of its own, then
+//! runs the core drop, which is one transaction: on failure it exits non-zero, dpkg leaves the package
 //! half-configured, nothing was removed, and `dpkg --configure -a` after
 //! fixing the cause runs it again from the start.  The abort call forms
 //! have nothing to undo (nothing is changed before `configure`) and succeed
@@ -16,6 +19,7 @@
 use lava_v1_core::backup::{self, BackupOptions, DEFAULT_BACKUP_DIR};
 use lava_v1_core::detect;
 use lava_v1_core::drop::{self, DropOptions, DropOutcome};
+use lava_v1_core::export::{self, ExportOptions};
 use lava_v1_holdpage as holdpage;
 use lava_v1_maintscript::{upgrade_from_before, PostinstAction, V1_REMOVAL_RELEASE};
 
@@ -128,20 +132,67 @@ impl Configure<'_> {
             }
             Err(e) => return Next::Done(self.fail(&e)),
         }
+        // The readable copy goes beside the backup, into its directory.
+        let mut export_dir = self.ctx.root.path(DEFAULT_BACKUP_DIR);
         if decision.backup {
             self.progress.step(Step::Backup);
             match backup(self.ctx, &decision.time) {
-                Ok(path) => self.notes.push(format!(
-                    "lava-server: the V1 data was backed up to {} (verified; restore with `lava-v1 restore`).",
-                    path.display()
-                )),
+                Ok(path) => {
+                    self.notes.push(format!(
+                        "lava-server: the V1 data was backed up to {} (verified; restore with `lava-v1 restore`).",
+                        path.display()
+                    ));
+                    export_dir = path;
+                }
                 Err(e) => return Next::Done(self.fail(&e)),
             }
         } else {
             self.journal("backup skipped, as the admin chose");
         }
+        if decision.export {
+            match self.export(&export_dir) {
+                Ok(path) => self.notes.push(format!(
+                    "lava-server: the V1 results were exported to {} (checked; read it with `sqlite3 -readonly {}`: see README.Debian).",
+                    path.display(),
+                    path.display()
+                )),
+                Err(e) => return Next::Done(self.fail(&e)),
+            }
+        } else {
+            self.journal("export of the V1 results skipped, as the admin chose");
+        }
         self.journal("dropping the V1 tables");
         Next::Drop
+    }
+
+    /// The readable copy of the V1 results, a new SQLite file in `dir`,
+    /// written and checked on one snapshot before the drop; its time on a
+    /// journal line of its own.
+    fn export(&mut self, dir: &std::path::Path) -> lava_v1_core::Result<std::path::PathBuf> {
+        use std::os::unix::fs::DirBuilderExt;
+        let name =
+            format!("lava-v1-results-{}.sqlite", lava_v1_core::state::utc_now().replace([':', '-'], ""));
+        let file = dir.join(name);
+        self.progress.step_writing(Step::Export, &file.display().to_string());
+        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(|source| {
+            lava_v1_core::Error::Export { path: dir.to_owned(), doing: "creating".into(), source }
+        })?;
+        // settings.conf names the media root on the target system: under
+        // DPKG_ROOT here.
+        let media_root = self.ctx.media_root().map_err(|e| lava_v1_core::Error::refused(e.to_string()))?;
+        let paths = lava_v1_core::config::Paths { media_root: Some(media_root), ..self.ctx.paths.clone() };
+        self.ctx.journal(&format!("postinst: exporting the V1 results to {}", file.display()));
+        let started = std::time::Instant::now();
+        let made = export::export(&paths, &ExportOptions { output: Some(file), dir: dir.to_owned() })?;
+        self.ctx.journal(&format!(
+            "postinst: export checked: {} ({} rows, {} media files, {} not stored; in {:.1} s)",
+            made.path.display(),
+            made.tables.values().sum::<i64>(),
+            made.media_files,
+            made.problems,
+            started.elapsed().as_secs_f64()
+        ));
+        Ok(made.path)
     }
 
     /// Nobody agreed to remove V1 data: only empty V1 tables may go.
@@ -174,6 +225,7 @@ impl Configure<'_> {
     /// The drop itself, and what to tell the admin.
     fn drop(mut self, options: &DropOptions) -> Verdict {
         self.progress.step(Step::Drop);
+        let drop_started = std::time::Instant::now();
         // The rights were checked above, the window is advice already given.
         let outcome = drop::run(&self.ctx.paths, &DropOptions { preflight: false, ..options.clone() });
         let outcome = match outcome {
@@ -182,7 +234,8 @@ impl Configure<'_> {
         };
         self.progress.done();
         self.journal(&format!(
-            "done: {outcome}; configure took {:.1} s",
+            "done: {outcome}; the drop took {:.1} s; configure took {:.1} s",
+            drop_started.elapsed().as_secs_f64(),
             self.started.elapsed().as_secs_f64()
         ));
         if let DropOutcome::Dropped(s) = &outcome {

@@ -18,7 +18,9 @@ use lava_v1_core::config::Paths;
 
 use crate::decision::{Answer, Decision};
 use crate::presence::{self, Presence};
-use crate::{messages, Context, Result, Verdict, BACKUP_QUESTION, PACKAGE_VERSION, QUESTION};
+use crate::{
+    messages, Context, Result, Verdict, BACKUP_QUESTION, EXPORT_QUESTION, PACKAGE_VERSION, QUESTION,
+};
 use lava_v1_core::explain::one_line;
 
 /// The environment variable that tells the `config` script (a shell
@@ -54,7 +56,7 @@ pub fn presence(ctx: &Context) -> Presence {
 pub fn record_no_v1_data(ctx: &Context, old: &Version, new: Option<&Version>) -> Result<Verdict> {
     let new = new.map_or(PACKAGE_VERSION.to_owned(), |v| v.as_str().to_owned());
     let old = old.as_str();
-    if let Err(e) = check_before_unpack(ctx, false)
+    if let Err(e) = check_before_unpack(ctx, false, false)
         .and_then(|_| Decision::now(Answer::NoV1Data, old, &new).write(ctx).map_err(core_error))
     {
         return Ok(not_ready(ctx, old, &new, &e));
@@ -66,16 +68,22 @@ pub fn record_no_v1_data(ctx: &Context, old: &Version, new: Option<&Version>) ->
 /// Everything that would make the postinst fail and can be known now,
 /// before dpkg unpacks anything (read-only): the database can be reached
 /// with instance.conf's settings, the connecting role has the rights the
-/// drop needs, no object of the admin's depends on V1 data, the backup
-/// (when it will be taken) fits, and the state directory can be written.
+/// drop needs, no object of the admin's depends on V1 data, the backup and
+/// the readable copy of the V1 results (those the admin chose) fit, and
+/// the state directory can be written.
 /// Returns the maintenance-window warning, if any: advice, not a failure.
-pub fn check_before_unpack(ctx: &Context, backup: bool) -> lava_v1_core::Result<Option<String>> {
+pub fn check_before_unpack(
+    ctx: &Context,
+    backup: bool,
+    export: bool,
+) -> lava_v1_core::Result<Option<String>> {
     ctx.state().check_writable()?;
     // settings.conf names the media root on the target system: under
     // DPKG_ROOT here.
     let paths = Paths { media_root: Some(ctx.media_root().map_err(core_error)?), ..ctx.paths.clone() };
-    let backup_dir = backup.then(|| ctx.root.path(DEFAULT_BACKUP_DIR));
-    let report = lava_v1_core::preflight::run(&paths, backup_dir.as_deref())?;
+    let dir = ctx.root.path(DEFAULT_BACKUP_DIR);
+    let room = lava_v1_core::preflight::Room { dir: &dir, backup, export };
+    let report = lava_v1_core::preflight::run(&paths, Some(room))?;
     report.enforce()?;
     Ok(report.window_warning())
 }
@@ -120,6 +128,14 @@ pub fn decide<R: BufRead, W: Write>(
                 true
             }
         };
+        // Likewise the readable copy of the V1 results.
+        let export = match dc.get(EXPORT_QUESTION) {
+            Ok(v) => v != "false",
+            Err(e) => {
+                log::warn!("cannot read {EXPORT_QUESTION} ({e}); the V1 results will be exported");
+                true
+            }
+        };
         let _lock = match ctx.state().lock() {
             Ok(lock) => lock,
             Err(e) => return Ok(not_ready(ctx, old, &new, &e)),
@@ -127,17 +143,18 @@ pub fn decide<R: BufRead, W: Write>(
         // Before dpkg unpacks anything: whatever would make the postinst
         // fail, and can be known now, stops the upgrade here, where
         // failing is clean.  The answer is kept for the rerun.
-        let warning = match check_before_unpack(ctx, backup) {
+        let warning = match check_before_unpack(ctx, backup, export) {
             Ok(w) => w,
             Err(e) => return Ok(not_ready(ctx, old, &new, &e)),
         };
         let mut decision = Decision::now(Answer::Remove, old, &new);
         decision.backup = backup;
+        decision.export = export;
         if let Err(e) = decision.write(ctx) {
             return Ok(not_ready(ctx, old, &new, &core_error(e)));
         }
         ctx.journal(&format!(
-            "preinst: upgrade {old} -> {new}: {QUESTION} = true, {BACKUP_QUESTION} = {backup}; decision recorded; {found}"
+            "preinst: upgrade {old} -> {new}: {QUESTION} = true, {BACKUP_QUESTION} = {backup}, {EXPORT_QUESTION} = {export}; decision recorded; {found}"
         ));
         return Ok(match warning {
             None => Verdict::ok(),

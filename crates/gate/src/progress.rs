@@ -15,6 +15,8 @@ pub enum Step {
     Preflight,
     /// Writing and verifying the backup.
     Backup,
+    /// Writing and checking the readable copy of the V1 results.
+    Export,
     /// The drop transaction.
     Drop,
 }
@@ -24,6 +26,7 @@ impl Step {
         match self {
             Step::Preflight => "lava-server/progress-preflight",
             Step::Backup => "lava-server/progress-backup",
+            Step::Export => "lava-server/progress-export",
             Step::Drop => "lava-server/progress-drop",
         }
     }
@@ -32,15 +35,24 @@ impl Step {
         match self {
             Step::Preflight => 0,
             Step::Backup => 1,
-            Step::Drop => 2,
+            Step::Export => 2,
+            Step::Drop => 3,
         }
     }
 }
+
+/// The number of steps.
+const STEPS: i64 = 4;
 
 /// Where progress goes.
 pub trait Progress {
     /// A step begins.
     fn step(&mut self, step: Step);
+    /// A step that writes the file `file` begins (the bar names it).
+    fn step_writing(&mut self, step: Step, file: &str) {
+        log::debug!("progress: writing {file}");
+        self.step(step);
+    }
     /// All steps are over.
     fn done(&mut self);
 }
@@ -82,15 +94,25 @@ impl<R: BufRead, W: Write> Progress for DebconfBar<R, W> {
     fn step(&mut self, step: Step) {
         if !self.started {
             self.started = true;
-            self.send(ProgressCommand::Start { min: 0, max: 3, question: "lava-server/progress-title" });
+            self.send(ProgressCommand::Start { min: 0, max: STEPS, question: "lava-server/progress-title" });
         }
         self.send(ProgressCommand::Set(step.position()));
         self.send(ProgressCommand::Info(step.template()));
     }
 
+    fn step_writing(&mut self, step: Step, file: &str) {
+        if let Some(dc) = self.dc.as_mut() {
+            if let Err(e) = dc.subst(step.template(), "file", file) {
+                log::warn!("debconf progress bar dropped: {e}");
+                self.dc = None;
+            }
+        }
+        self.step(step);
+    }
+
     fn done(&mut self) {
         if self.started {
-            self.send(ProgressCommand::Set(3));
+            self.send(ProgressCommand::Set(STEPS));
             self.send(ProgressCommand::Stop);
         }
     }

@@ -225,6 +225,8 @@ fn seeded() -> Seed {
 fn preseeded_true_upgrades_and_drops() {
     let s = Scenario::new(Cluster::shared(), seeded());
     let before = s.fingerprint();
+    let results: i64 =
+        s.inst.admin().query_one("SELECT count(*) FROM dashboard_app_testresult", &[]).unwrap().get(0);
     s.preseed("true");
     let out = s.script("preinst", &["upgrade", OLD, NEW], "noninteractive");
     assert_code(&out, 0);
@@ -258,6 +260,29 @@ fn preseeded_true_upgrades_and_drops() {
     assert!(journal.contains("postinst: backup verified: ") && journal.contains(" s)"), "{journal}");
     assert!(journal.contains("; configure took "), "{journal}");
     assert!(!journal.contains(LAVA_PASSWORD));
+    // The readable copy of the V1 results, in the backup's directory,
+    // named in the final message, timed on a journal line of its own, and
+    // holding the results the database had before the drop.
+    let exports: Vec<_> = std::fs::read_dir(&made[0])
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.to_string_lossy().ends_with(".sqlite"))
+        .collect();
+    assert_eq!(exports.len(), 1, "{exports:?}");
+    assert!(err.contains(&exports[0].display().to_string()), "{err}");
+    let export_line = journal.lines().find(|l| l.contains("postinst: export checked: ")).expect(&journal);
+    assert!(
+        export_line.contains(&exports[0].display().to_string()) && export_line.contains(" s)"),
+        "{export_line}"
+    );
+    assert!(journal.contains("; the drop took "), "{journal}");
+    let conn = rusqlite::Connection::open_with_flags(&exports[0], rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .unwrap();
+    let exported: i64 = conn.query_row("SELECT count(*) FROM v1_results", [], |r| r.get(0)).unwrap();
+    assert_eq!(exported, results);
+    let media: i64 = conn.query_row("SELECT count(*) FROM media_bundle", [], |r| r.get(0)).unwrap();
+    assert!(media > 0, "the media under DPKG_ROOT were read");
     // A retry of the postinst (dpkg --configure -a) finds nothing to do.
     assert_code(&s.script("postinst", &["configure", OLD], "noninteractive"), 0);
 }
@@ -404,6 +429,9 @@ fn config_asks_only_what_the_preinst_found_and_is_idempotent() {
         assert_code(&out, 0);
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains("INPUT high lava-server/removev1"), "{err}");
+        // Once the removal is agreed: the backup, and the readable copy.
+        assert!(err.contains("INPUT medium lava-server/backupv1"), "{err}");
+        assert!(err.contains("INPUT medium lava-server/exportv1"), "{err}");
         assert!(
             err.contains("SUBST lava-server/removev1 details Found: 45 V1 tables holding 9 rows."),
             "{err}"
@@ -683,10 +711,42 @@ fn an_admin_with_a_backup_can_skip_ours() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_code(&s.script("preinst", &["upgrade", OLD, NEW], "noninteractive"), 0);
     assert!(s.decision().unwrap().contains("backup=no"));
+    assert!(s.decision().unwrap().contains("export=yes"));
+    let out = s.script("postinst", &["configure", OLD], "noninteractive");
+    assert_code(&out, 0);
+    assert_eq!(s.v1_tables(), 0);
+    assert!(s.journal().contains("backup skipped, as the admin chose"), "{}", s.journal());
+    // No backup directory: the readable copy goes under
+    // /var/backups/lava-server itself, mode 0600.
+    let made: Vec<_> = std::fs::read_dir(s.root().join("var/backups/lava-server"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert_eq!(made.len(), 1, "{made:?}");
+    let name = made[0].file_name().unwrap().to_string_lossy().into_owned();
+    assert!(name.starts_with("lava-v1-results-") && name.ends_with(".sqlite"), "{name}");
+    let mode = <std::fs::Permissions as std::os::unix::fs::PermissionsExt>::mode(
+        &std::fs::metadata(&made[0]).unwrap().permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o600);
+    assert!(String::from_utf8_lossy(&out.stderr).contains(&made[0].display().to_string()));
+}
+
+#[test]
+fn an_admin_can_skip_the_readable_copy_too() {
+    let s = Scenario::new(Cluster::shared(), seeded());
+    s.preseed("true");
+    let out = s.debconf_tool("debconf-set-selections").stdin_text(
+        "lava-server lava-server/backupv1 boolean false\nlava-server lava-server/exportv1 boolean false\n",
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_code(&s.script("preinst", &["upgrade", OLD, NEW], "noninteractive"), 0);
+    assert!(s.decision().unwrap().contains("export=no"));
     assert_code(&s.script("postinst", &["configure", OLD], "noninteractive"), 0);
     assert_eq!(s.v1_tables(), 0);
     assert!(!s.root().join("var/backups/lava-server").exists());
-    assert!(s.journal().contains("backup skipped, as the admin chose"), "{}", s.journal());
+    assert!(s.journal().contains("export of the V1 results skipped, as the admin chose"), "{}", s.journal());
 }
 
 /// What an admin reads when the debconf frontend goes away: the error and
@@ -729,14 +789,29 @@ fn preinst_stops_before_unpacking_when_the_backup_would_not_fit() {
     std::fs::create_dir_all(s.root().join("var/backups")).unwrap();
     std::os::unix::fs::symlink(mnt.path(), s.root().join("var/backups/lava-server")).unwrap();
     let out = s.script("preinst", &["upgrade", OLD, NEW], "noninteractive");
-    expect_stopped_before_unpacking(&s, &out, "not enough free space for the backup");
+    expect_stopped_before_unpacking(
+        &s,
+        &out,
+        "not enough free space for the backup and the readable copy of the V1 results",
+    );
     assert_eq!(std::fs::read_dir(mnt.path()).unwrap().count(), 0, "nothing written");
     assert_eq!(before.diff(&s.fingerprint()), Vec::<String>::new());
-    // An admin who has a backup already may skip ours: then no room is
-    // needed, and the upgrade goes on.
+    // An admin who has a backup already may skip ours: the readable copy
+    // still needs room.
     let out = s
         .debconf_tool("debconf-set-selections")
         .stdin_text("lava-server lava-server/backupv1 boolean false\n");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = s.script("preinst", &["upgrade", OLD, NEW], "noninteractive");
+    expect_stopped_before_unpacking(
+        &s,
+        &out,
+        "not enough free space for the readable copy of the V1 results",
+    );
+    // Without either, no room is needed, and the upgrade goes on.
+    let out = s
+        .debconf_tool("debconf-set-selections")
+        .stdin_text("lava-server lava-server/exportv1 boolean false\n");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_code(&s.script("preinst", &["upgrade", OLD, NEW], "noninteractive"), 0);
 }

@@ -1,6 +1,6 @@
 //! A minimal Debian 12 chroot per scenario.
 //!
-//! `mmdebstrap --variant=minbase --include=apt-utils,postgresql-client`
+//! `mmdebstrap --variant=minbase --include=apt-utils,postgresql-client,libsqlite3-0`
 //! (apt-utils, so that apt's `dpkg-preconfigure` hook runs config scripts
 //! before dpkg starts, as on a real system) makes a tarball once; it is cached in
 //! `/var/cache/lava-v1-tests/` (`LAVA_V1_CHROOT_CACHE` overrides), named
@@ -38,10 +38,11 @@ fn recipe() -> Vec<String> {
         "--variant=minbase",
         "--mode=root",
         // apt-utils: dpkg-preconfigure runs config scripts before dpkg
-        // starts, as on a real system.  postgresql-client: the package's
-        // dependency (the postinst backs up with pg_dump); the scenarios
-        // install from local files only.
-        "--include=apt-utils,postgresql-client",
+        // starts, as on a real system.  postgresql-client and
+        // libsqlite3-0: the package's dependencies (the postinst backs up
+        // with pg_dump and exports the V1 results into an SQLite file);
+        // the scenarios install from local files only.
+        "--include=apt-utils,postgresql-client,libsqlite3-0",
         // apt in the scenarios only ever reads local repositories.
         "--customize-hook=rm -f \"$1/etc/apt/sources.list\"",
         SUITE,

@@ -208,6 +208,8 @@ fn s1_preseeded_true_upgrades() {
     let _t = Timer::start("1 preseeded true: apt upgrades, V1 tables dropped");
     let u = Upgrade::new("s1", Cluster::shared(), with_v1());
     let before = u.fingerprint();
+    let results: i64 =
+        u.inst.admin().query_one("SELECT count(*) FROM dashboard_app_testresult", &[]).expect("count").get(0);
     let media = u.media();
     assert_eq!(u.v1_tables(), 45);
     u.preseed("true");
@@ -232,6 +234,35 @@ fn s1_preseeded_true_upgrades() {
     );
     assert!(!journal.contains(LAVA_PASSWORD));
     assert_eq!(u.question(), Some(Question { value: Some("true".into()), seen: true }));
+    // The backup's directory holds the readable copy of the V1 results
+    // (lava-server/exportv1 defaults to true), named in apt's output and
+    // timed on a journal line of its own; its v1_results are the results
+    // the database had before the drop.
+    let backups: Vec<PathBuf> = std::fs::read_dir(u.chroot.path("/var/backups/lava-server"))
+        .expect("the backups")
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert_eq!(backups.len(), 1, "{backups:?}");
+    let exports: Vec<PathBuf> = std::fs::read_dir(&backups[0])
+        .expect("the backup")
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.to_string_lossy().ends_with(".sqlite"))
+        .collect();
+    assert_eq!(exports.len(), 1, "{exports:?}");
+    let name = exports[0].file_name().expect("a name").to_string_lossy().into_owned();
+    run.expect_output(&name);
+    assert!(
+        journal.lines().any(|l| l.contains("postinst: export checked: ") && l.contains(&name)),
+        "{journal}"
+    );
+    let conn = rusqlite::Connection::open_with_flags(&exports[0], rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .expect("open the export");
+    let exported: i64 = conn.query_row("SELECT count(*) FROM v1_results", [], |r| r.get(0)).expect("count");
+    assert_eq!(exported, results);
+    let media: i64 = conn.query_row("SELECT count(*) FROM media_bundle", [], |r| r.get(0)).expect("count");
+    assert!(media > 0, "no V1 media in the export");
     // The packaged lava-v1 works in place and sees nothing left.
     u.sh("lava-v1 status", &[]).expect_ok();
 }
@@ -725,6 +756,25 @@ fn package_maintainer_scripts_and_control() {
     assert!(!control.contains("Architecture: all"), "{control}");
     let pre = control.lines().find(|l| l.starts_with("Pre-Depends:")).unwrap_or_default();
     assert!(pre.contains("libc6") && pre.contains("debconf"), "{control}");
+    // SQLite is Debian's library, a dependency of the programs that use it
+    // (dh_shlibdeps), never of the preinst, which runs before any
+    // dependency is unpacked.
+    let depends = control.lines().find(|l| l.starts_with("Depends:")).unwrap_or_default();
+    assert!(depends.contains("libsqlite3-0"), "{control}");
+    assert!(!pre.contains("sqlite"), "{control}");
+    let dir = tempfile::tempdir().unwrap();
+    let preinst = dir.path().join("preinst");
+    std::fs::write(&preinst, control_file(deb, "preinst")).unwrap();
+    let out = Command::new("readelf").arg("-d").arg(&preinst).output().expect("run readelf");
+    let dynamic = String::from_utf8_lossy(&out.stdout);
+    let needed: Vec<&str> = dynamic.lines().filter(|l| l.contains("(NEEDED)")).collect();
+    assert!(!needed.is_empty(), "{dynamic}");
+    for line in needed {
+        assert!(
+            ["libc.so.6", "libgcc_s.so.1", "libm.so.6", "ld-linux"].iter().any(|l| line.contains(l)),
+            "the preinst needs more than libc and libgcc_s: {line}"
+        );
+    }
 }
 
 /// The question, word for word as the upstream page words it.

@@ -272,7 +272,7 @@ fn put(path: &Path, content: &[u8]) {
 }
 
 /// Writes the media tree of a seeded database: bundle files (a few
-/// missing, as on real instances), compressed bundles, attachments, test
+/// missing, as on real instances), compressed bundles (gzip; a few broken), attachments, test
 /// definitions, and every job's output directory in the layout its id and
 /// submit time select (legacy `job-<id>` or dated `YYYY/MM/DD/<id>`).
 pub fn write_media(client: &mut postgres::Client, media: &Path) {
@@ -291,9 +291,7 @@ pub fn write_media(client: &mut postgres::Client, media: &Path) {
             put(&media.join(c), body.repeat(1 + (id as usize % 5)).as_bytes());
         }
         if let Some(gz) = r.get::<_, Option<String>>(2) {
-            let mut body = vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3];
-            body.extend(format!("compressed bundle {id}").bytes());
-            put(&media.join(gz), &body);
+            put(&media.join(gz), &compressed_bundle(id));
         }
     }
     for r in client
@@ -343,6 +341,26 @@ pub fn write_media(client: &mut postgres::Client, media: &Path) {
             }
         }
     }
+}
+
+/// What the seed's compressed bundle `id` decompresses to.
+pub fn compressed_bundle_text(id: i32) -> String {
+    format!("{{\"format\": \"Dashboard Bundle Format 1.7\", \"compressed\": true, \"bundle\": {id}}}\n")
+}
+
+/// The seed's compressed bundle file `id`: gzip of
+/// [`compressed_bundle_text`], except every twelfth, which is a gzip
+/// header and no valid stream (as a truncated upload leaves).
+pub fn compressed_bundle(id: i32) -> Vec<u8> {
+    use std::io::Write;
+    if id % 12 == 0 {
+        let mut body = vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3];
+        body.extend(format!("compressed bundle {id}").bytes());
+        return body;
+    }
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(compressed_bundle_text(id).as_bytes()).expect("gzip in memory");
+    gz.finish().expect("gzip in memory")
 }
 
 /// The foreign keys into `lava_scheduler_app_testjob`: (table, name,

@@ -1,5 +1,5 @@
 //! Test support for the V1 removal: a private Apache ([`apache`]), the benchmarks' hand-written
-//! baselines ([`baseline`]), throwaway PostgreSQL clusters
+//! baselines ([`baseline`]), the export benchmark ([`bench_export`]), throwaway PostgreSQL clusters
 //! ([`cluster`]), seeded LAVA 2017.10 instances ([`instance`]), hostile media trees ([`hostile`]),
 //! a pseudo-terminal to answer questions on ([`pty`]) and exact comparisons of whole databases
 //! ([`world`]).
@@ -9,6 +9,7 @@
 
 pub mod apache;
 pub mod baseline;
+pub mod bench_export;
 pub mod cluster;
 pub mod hostile;
 pub mod instance;
