@@ -438,16 +438,7 @@ fn yyyymmdd(days: i32) -> u32 {
     if days == NO_DAY {
         return 0;
     }
-    // Days since 0000-03-01, in 400-year eras (civil_from_days).
-    let z = i64::from(days) + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
+    let (year, month, day) = crate::state::civil_from_days(i64::from(days));
     if !(1..=9999).contains(&year) {
         return 0;
     }

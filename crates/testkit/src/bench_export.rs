@@ -1,7 +1,7 @@
 //! Benchmark of `lava-v1 export` against `pg_dump -Fc` of the same 45 V1
 //! tables, on the same database in the same run, with each one's peak RSS.
 //! [`measure`] is called by `lava-v1-bench-export` (and can be by any
-//! benchmark program that has a [`measure_rss_mode`]).
+//! benchmark program that has a [`crate::measure::measure_rss_mode`]).
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -11,6 +11,7 @@ use lava_v1_core::schema::V1_TABLES;
 
 use crate::cluster::LAVA_PASSWORD;
 use crate::instance::write_config;
+use crate::measure::median;
 use crate::Cluster;
 
 /// What [`measure`] found (medians over the runs).
@@ -41,25 +42,6 @@ impl ExportBench {
     pub fn ratio(&self) -> f64 {
         self.export.as_secs_f64() / self.pg_dump.as_secs_f64()
     }
-}
-
-/// `--measure-rss OUT -- CMD...`: runs CMD, writes its peak RSS (KiB) to
-/// OUT and exits with its status.  A benchmark program calls this first
-/// thing when its arguments start with `--measure-rss`, and hands its own
-/// path to [`measure`] as `rss_wrapper`.
-pub fn measure_rss_mode(args: &[String]) -> ! {
-    let out = &args[0];
-    assert_eq!(args[1], "--");
-    let status = Command::new(&args[2]).args(&args[3..]).status().expect("run the measured command");
-    let usage =
-        nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN).expect("getrusage");
-    std::fs::write(out, usage.max_rss().to_string()).expect("write rss");
-    std::process::exit(status.code().unwrap_or(1));
-}
-
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
 }
 
 /// Runs `cmd` under `rss_wrapper --measure-rss`; wall time and peak RSS.

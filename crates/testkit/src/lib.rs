@@ -13,6 +13,7 @@ pub mod bench_export;
 pub mod cluster;
 pub mod hostile;
 pub mod instance;
+pub mod measure;
 pub mod paused;
 pub mod pty;
 pub mod world;

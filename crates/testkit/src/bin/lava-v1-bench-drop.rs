@@ -10,16 +10,12 @@
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use lava_v1_testkit::cluster::{LAVA_PASSWORD, LAVA_ROLE};
 use lava_v1_testkit::instance::{load, write_config};
+use lava_v1_testkit::measure::median;
 use lava_v1_testkit::{Cluster, Seed};
-
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
-}
 
 fn main() {
     let mut scales = Vec::new();

@@ -9,9 +9,10 @@
 
 use std::time::Instant;
 
-use lava_v1_testkit::bench_export::{measure, measure_rss_mode};
+use lava_v1_testkit::bench_export::measure;
 use lava_v1_testkit::cluster::LAVA_ROLE;
 use lava_v1_testkit::instance::{load, write_media};
+use lava_v1_testkit::measure::measure_rss_mode;
 use lava_v1_testkit::{Cluster, Seed};
 
 fn main() {

@@ -40,17 +40,13 @@ use std::time::{Duration, Instant};
 use lava_v1_core::schema::{V1_MEDIA_DIRS, V1_TABLES};
 use lava_v1_testkit::cluster::{LAVA_PASSWORD, LAVA_ROLE};
 use lava_v1_testkit::instance::{dpkg_root, load, write_config, write_media};
+use lava_v1_testkit::measure::{measure_rss_mode, median};
 use lava_v1_testkit::{baseline, Cluster, Seed};
 
 /// Disk use per unit of scale, measured at scale 100 (database 4.1 MiB,
 /// media tree 13.3 MiB allocated), with some headroom.
 const DB_BYTES_PER_SCALE: u64 = 5 << 20;
 const MEDIA_BYTES_PER_SCALE: u64 = 14 << 20;
-
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
-}
 
 fn secs(d: Duration) -> String {
     if d < Duration::from_secs(1) {
@@ -86,18 +82,6 @@ fn thousands(n: u64) -> String {
         out.push(c);
     }
     out
-}
-
-/// `--measure-rss OUT -- CMD...`: runs CMD, writes its peak RSS (KiB) to
-/// OUT (the largest of it and the children it waited for).
-fn measure_rss_mode(args: &[String]) -> ! {
-    let out = &args[0];
-    assert_eq!(args[1], "--");
-    let status = Command::new(&args[2]).args(&args[3..]).status().expect("run the measured command");
-    let usage =
-        nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN).expect("getrusage");
-    std::fs::write(out, usage.max_rss().to_string()).expect("write rss");
-    std::process::exit(status.code().unwrap_or(1));
 }
 
 /// One measured process.
