@@ -14,12 +14,22 @@ use crate::util::*;
 /// Results, a notification and generic rows for one finished V1 job:
 /// 2017.10 code never creates them, but a database edited by hand may
 /// have them, and LAVA's command would cascade through them.
-const V1_EXTRAS: &str = "DO $$ DECLARE j int; s int; t int; c int; d int; n int; BEGIN
+const V1_EXTRAS: &str = "DO $$ DECLARE j int; s int; t int; c int; c2 int; d int; n int; BEGIN
     SELECT min(id) INTO j FROM lava_scheduler_app_testjob WHERE NOT is_pipeline AND status IN (2, 3);
     INSERT INTO lava_results_app_testsuite (name, job_id) VALUES ('v1-by-hand', j) RETURNING id INTO s;
     INSERT INTO lava_results_app_testset (name, suite_id) VALUES ('set-v1', s) RETURNING id INTO t;
     INSERT INTO lava_results_app_testcase (name, units, result, measurement, metadata, logged, suite_id, test_set_id)
     VALUES ('case-v1', '', 1, NULL, NULL, TIMESTAMPTZ '2017-09-01 00:00:00+00', s, t) RETURNING id INTO c;
+    -- Edited by hand: a case of a V2 job's suite, in the V1 job's test set
+    -- (Django deletes it with the set).
+    INSERT INTO lava_results_app_testcase (name, units, result, measurement, metadata, logged, suite_id, test_set_id)
+    SELECT 'case-cross', '', 1, NULL, NULL, TIMESTAMPTZ '2017-09-01 00:00:00+00', min(s2.id), t
+    FROM lava_results_app_testsuite s2 JOIN lava_scheduler_app_testjob j2 ON j2.id = s2.job_id WHERE j2.is_pipeline
+    RETURNING id INTO c2;
+    INSERT INTO lava_results_app_actiondata (action_name, action_level, action_summary, action_description,
+        yaml_line, description_line, log_section, duration, timeout, count, max_retries, meta_type_id,
+        testcase_id, testdata_id)
+    SELECT 'c', '1', 's', 'd', 1, 1, NULL, 1, 1, NULL, NULL, min(id), c2, NULL FROM lava_results_app_metatype;
     INSERT INTO lava_results_app_testdata (testjob_id) VALUES (j) RETURNING id INTO d;
     UPDATE lava_scheduler_app_device SET current_job_id = j
     WHERE hostname = (SELECT min(hostname) FROM lava_scheduler_app_device WHERE current_job_id IS NULL);
@@ -99,6 +109,12 @@ fn job_dirs(inst: &Instance<'_>) -> Vec<(i32, bool, PathBuf, PathBuf)> {
 
 const V2_SUITES: &str = "SELECT s.id FROM lava_results_app_testsuite s
     JOIN lava_scheduler_app_testjob j ON j.id = s.job_id WHERE j.is_pipeline";
+/// V2 cases: of a V2 suite, and not in a V1 job's test set.
+const V2_CASES: &str = "SELECT c.id FROM lava_results_app_testcase c
+    WHERE c.suite_id IN (SELECT s.id FROM lava_results_app_testsuite s
+        JOIN lava_scheduler_app_testjob j ON j.id = s.job_id WHERE j.is_pipeline)
+    AND NOT EXISTS (SELECT 1 FROM lava_results_app_testset t JOIN lava_results_app_testsuite s ON s.id = t.suite_id
+        JOIN lava_scheduler_app_testjob j ON j.id = s.job_id WHERE t.id = c.test_set_id AND NOT j.is_pipeline)";
 const V2_DATA: &str = "SELECT d.id FROM lava_results_app_testdata d
     JOIN lava_scheduler_app_testjob j ON j.id = d.testjob_id WHERE j.is_pipeline";
 
@@ -132,10 +148,10 @@ fn v2_world(client: &mut postgres::Client) -> BTreeMap<String, String> {
                 format!("SELECT (to_jsonb(x) || jsonb_build_object('job_id', {}))::text FROM {t} x", v2("job_id"))
             }
             "lava_results_app_testset" => format!("SELECT x::text FROM {t} x WHERE x.suite_id IN ({V2_SUITES})"),
-            "lava_results_app_testcase" => format!("SELECT x::text FROM {t} x WHERE x.suite_id IN ({V2_SUITES})"),
+            "lava_results_app_testcase" => format!("SELECT x::text FROM {t} x WHERE x.id IN ({V2_CASES})"),
             "lava_results_app_actiondata" => format!(
                 "SELECT x::text FROM {t} x WHERE x.testdata_id IN ({V2_DATA})
-                 OR x.testcase_id IN (SELECT c.id FROM lava_results_app_testcase c WHERE c.suite_id IN ({V2_SUITES}))
+                 OR x.testcase_id IN ({V2_CASES})
                  OR (x.testdata_id IS NULL AND x.testcase_id IS NULL)"
             ),
             "lava_results_app_namedtestattribute" => format!(
@@ -442,9 +458,19 @@ fn sigkill_at_any_point_then_a_rerun_completes_and_removes_nothing_else() {
     ] {
         let child = start_paused_at(&ours, &args, point);
         kill_run(&ours, child);
-        // The constraints are intact, with identical definitions.
-        assert_eq!(fks, testjob_fks(&mut c), "after a kill at {point}");
-        assert_eq!(schema, lava_v1_core::fingerprint::v2(&mut c).unwrap().schema);
+        // The constraints are all there, with identical definitions; past
+        // a committed batch they may be NOT VALID (still enforced for
+        // every row written), which the rerun ends.
+        let now = testjob_fks(&mut c);
+        let unvalidated = now.iter().filter(|(_, _, d)| d.ends_with(" NOT VALID")).count();
+        let as_valid: Vec<_> = now
+            .into_iter()
+            .map(|(t, n, d)| (t, n, d.strip_suffix(" NOT VALID").map(str::to_owned).unwrap_or(d)))
+            .collect();
+        assert_eq!(fks, as_valid, "after a kill at {point}");
+        if unvalidated == 0 {
+            assert_eq!(schema, lava_v1_core::fingerprint::v2(&mut c).unwrap().schema);
+        }
         // No directory of a job that still exists was touched, nor any V2 one.
         let existing: BTreeSet<i32> = c
             .query("SELECT id FROM lava_scheduler_app_testjob", &[])
@@ -474,6 +500,39 @@ fn sigkill_at_any_point_then_a_rerun_completes_and_removes_nothing_else() {
             assert!(!legacy.exists() && !dated.exists(), "V1 job {id}");
         }
     }
+}
+
+#[test]
+fn killed_before_the_validation_the_constraints_hold_and_a_rerun_validates_them() {
+    let (ours, expected) = pair(false);
+    let mut c = ours.admin();
+    let fks = testjob_fks(&mut c);
+    let child =
+        start_paused_at(&ours, &["jobs", "rm", "--v1", "--batch-size", "150"], "jobs-before-validate");
+    kill_run(&ours, child);
+    // Every batch committed; the constraints are there, NOT VALID.
+    let now = testjob_fks(&mut c);
+    assert_eq!(now.len(), fks.len());
+    for ((t, n, d), (t2, n2, d2)) in fks.iter().zip(&now) {
+        assert_eq!((t, n, format!("{d} NOT VALID")), (t2, n2, d2.clone()));
+    }
+    // NOT VALID, they still refuse a row naming a job that is gone.
+    let e = c
+        .execute(
+            "INSERT INTO lava_scheduler_app_testjob_tags (testjob_id, tag_id)
+             SELECT -1, min(id) FROM lava_scheduler_app_tag",
+            &[],
+        )
+        .unwrap_err();
+    assert_eq!(e.code(), Some(&postgres::error::SqlState::FOREIGN_KEY_VIOLATION), "{e}");
+    // A rerun with no job left to remove validates them.
+    let out = run(&ours, &["jobs", "rm", "--v1", "--json"]);
+    assert_success(&out);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["jobs_selected"], 0, "{v}");
+    assert_eq!(fks, testjob_fks(&mut c));
+    apply_reference_rules(&expected, "true");
+    assert_eq!(differing(&all_rows(&mut c), &all_rows(&mut expected.admin())), Vec::<String>::new());
 }
 
 #[test]
@@ -545,7 +604,8 @@ fn verbose_says_where_the_time_went() {
         "select a batch",
         "delete the rows",
         "drop the foreign keys",
-        "re-create and validate the foreign keys",
+        "re-create the foreign keys",
+        "validate the foreign keys",
         "commit",
         "total",
     ] {

@@ -29,20 +29,30 @@
 //! # How
 //!
 //! Jobs are taken in id order, [`JobsRmOptions::batch_size`] at a time, one
-//! transaction per batch, so progress is durable and memory stays flat.
-//! Each batch locks `lava_scheduler_app_testjob` and the tables pointing at
-//! it (with a `lock_timeout`), **drops the foreign keys that point at
-//! `lava_scheduler_app_testjob`** (those LAVA's schema has, found in the
-//! catalogue by table and column, whatever they are named), deletes with
-//! one set-based statement per table, and **re-creates the same constraints
-//! with the same names and definitions** (`pg_get_constraintdef`), which
-//! validates them against the whole table, before committing.  Three
+//! transaction per batch, so progress is durable, memory stays flat and
+//! LAVA waits at most one batch for its tables.  Each batch locks
+//! `lava_scheduler_app_testjob` and the tables pointing at it (with a
+//! `lock_timeout`), gathers the rows its jobs own further down (test data,
+//! suites, cases) into analyzed work tables, **drops the foreign keys that
+//! point at `lava_scheduler_app_testjob`** (those LAVA's schema has, found
+//! in the catalogue by table and column, whatever they are named), deletes
+//! with one set-based join per table and path, and **re-creates the same
+//! constraints with the same names and definitions**
+//! (`pg_get_constraintdef`) as `NOT VALID` before committing.  Three
 //! quarters of a plain set-based delete is spent in the deferred per-row
-//! checks of those constraints; one validation per constraint per batch is
-//! far cheaper, and because the drop and re-creation are inside the batch's
-//! transaction, a kill at any moment leaves the constraints exactly as they
-//! were.  Foreign keys of tables LAVA does not have are left in place and
-//! checked as usual at commit, as they would be under Django.
+//! checks of those constraints, and re-validating them in every batch would
+//! scan whole tables once per batch, which grows with the square of the
+//! instance; so a batch costs what its own rows cost, and after the last
+//! batch each constraint is validated once (`VALIDATE CONSTRAINT`, which
+//! lets LAVA read and write meanwhile).  A `NOT VALID` constraint is
+//! enforced for every row written, by LAVA or anyone; it only has not
+//! re-checked the rows that were there, and nothing of a batch can dangle:
+//! each step for a referencing column removes every row naming a job of
+//! the batch, under the batch's lock.  A kill inside a batch leaves the
+//! constraints exactly as they were; a kill between batches leaves them
+//! `NOT VALID`, and the next run (even one with nothing left to delete)
+//! validates them.  Foreign keys of tables LAVA does not have are left in
+//! place and checked as usual at commit, as they would be under Django.
 //!
 //! # Output directories, and interruptions
 //!
@@ -117,94 +127,100 @@ pub enum Action {
     SetNull(&'static str),
 }
 
-/// One statement of the cascade: the table, the action, and which rows
-/// (`x` is the table, `{B}` the relation holding the selected job ids).
+/// The batch's jobs: `(id, day)`, filled by the batch's selection.
+const BATCH: &str = "pg_temp.lava_v1_batch";
+
+/// Work tables of a batch, beside [`BATCH`]: the rows its jobs own
+/// further down, each filled in one statement from the tables as they are
+/// before anything is deleted, then analyzed, so that every later
+/// statement is planned knowing how many rows it joins (for V1 jobs,
+/// usually none).  `(table, statement that fills it)`, in order.
+const WORK_TABLES: [(&str, &str); 3] = [
+    (
+        "pg_temp.lava_v1_data",
+        "INSERT INTO pg_temp.lava_v1_data (id)
+         SELECT d.id FROM lava_results_app_testdata d JOIN pg_temp.lava_v1_batch b ON d.testjob_id = b.id",
+    ),
+    (
+        "pg_temp.lava_v1_suites",
+        "INSERT INTO pg_temp.lava_v1_suites (id)
+         SELECT s.id FROM lava_results_app_testsuite s JOIN pg_temp.lava_v1_batch b ON s.job_id = b.id",
+    ),
+    // A case goes with its suite, and with its test set (whose suite may,
+    // in a hand-edited database, not be the case's own).
+    (
+        "pg_temp.lava_v1_cases",
+        "INSERT INTO pg_temp.lava_v1_cases (id)
+         SELECT c.id FROM lava_results_app_testcase c JOIN pg_temp.lava_v1_suites s ON c.suite_id = s.id
+         UNION
+         SELECT c.id FROM lava_results_app_testcase c
+           JOIN lava_results_app_testset t ON c.test_set_id = t.id
+           JOIN pg_temp.lava_v1_suites s ON t.suite_id = s.id",
+    ),
+];
+
+/// One set-based statement of the cascade: the table (`x`), the action,
+/// and which rows: those joining `using` on `on`.
 #[derive(Debug, Clone, Copy)]
 pub struct Step {
     /// The table.
     pub table: &'static str,
     /// What happens to the rows.
     pub action: Action,
-    /// Which rows, as an SQL condition on `x`.
-    pub rows: &'static str,
+    /// The relations the rows are matched against.
+    pub using: &'static str,
+    /// The join condition.
+    pub on: &'static str,
 }
 
-const SUITES: &str = "SELECT s.id FROM lava_results_app_testsuite s WHERE s.job_id IN (SELECT id FROM {B})";
-const CASES: &str =
-    "c.suite_id IN (SELECT s.id FROM lava_results_app_testsuite s WHERE s.job_id IN (SELECT id FROM {B}))
-     OR c.test_set_id IN (SELECT t.id FROM lava_results_app_testset t WHERE t.suite_id IN
-        (SELECT s.id FROM lava_results_app_testsuite s WHERE s.job_id IN (SELECT id FROM {B})))";
+const fn step(table: &'static str, action: Action, using: &'static str, on: &'static str) -> Step {
+    Step { table, action, using, on }
+}
+
+const B: &str = "pg_temp.lava_v1_batch b";
+const DATA: &str = "pg_temp.lava_v1_data d";
+const SUITES: &str = "pg_temp.lava_v1_suites s";
+const CASES: &str = "pg_temp.lava_v1_cases c";
 
 /// Django's collector for `TestJob.delete()` (LAVA 2017.10/2017.12), as
-/// set-based statements, children before parents (each statement still
-/// sees the parents it selects through).
-pub const STEPS: [Step; 16] = [
-    Step {
-        table: "lava_scheduler_app_testjob_tags",
-        action: Action::Delete,
-        rows: "x.testjob_id IN (SELECT id FROM {B})",
-    },
-    Step {
-        table: "lava_scheduler_app_testjob_viewing_groups",
-        action: Action::Delete,
-        rows: "x.testjob_id IN (SELECT id FROM {B})",
-    },
-    Step {
-        table: "lava_scheduler_app_testjob_failure_tags",
-        action: Action::Delete,
-        rows: "x.testjob_id IN (SELECT id FROM {B})",
-    },
-    Step {
-        table: "lava_scheduler_app_testjobuser",
-        action: Action::Delete,
-        rows: "x.test_job_id IN (SELECT id FROM {B})",
-    },
-    Step {
-        table: "lava_scheduler_app_notificationrecipient",
-        action: Action::Delete,
-        rows: "x.notification_id IN (SELECT n.id FROM lava_scheduler_app_notification n
-                                     WHERE n.test_job_id IN (SELECT id FROM {B}))",
-    },
-    Step {
-        table: "lava_scheduler_app_notification",
-        action: Action::Delete,
-        rows: "x.test_job_id IN (SELECT id FROM {B})",
-    },
-    Step {
-        table: "lava_scheduler_app_devicestatetransition",
-        action: Action::SetNull("job_id"),
-        rows: "x.job_id IN (SELECT id FROM {B})",
-    },
-    Step {
-        table: "lava_scheduler_app_device",
-        action: Action::SetNull("current_job_id"),
-        rows: "x.current_job_id IN (SELECT id FROM {B})",
-    },
-    Step {
-        table: "lava_scheduler_app_device",
-        action: Action::SetNull("last_health_report_job_id"),
-        rows: "x.last_health_report_job_id IN (SELECT id FROM {B})",
-    },
+/// set-based statements, children before parents.  A table may have more
+/// than one step (rows reached by two paths); a later one does not see
+/// what an earlier one deleted.
+pub const STEPS: [Step; 17] = [
+    step("lava_scheduler_app_testjob_tags", Action::Delete, B, "x.testjob_id = b.id"),
+    step("lava_scheduler_app_testjob_viewing_groups", Action::Delete, B, "x.testjob_id = b.id"),
+    step("lava_scheduler_app_testjob_failure_tags", Action::Delete, B, "x.testjob_id = b.id"),
+    step("lava_scheduler_app_testjobuser", Action::Delete, B, "x.test_job_id = b.id"),
+    step(
+        "lava_scheduler_app_notificationrecipient",
+        Action::Delete,
+        "lava_scheduler_app_notification n, pg_temp.lava_v1_batch b",
+        "x.notification_id = n.id AND n.test_job_id = b.id",
+    ),
+    step("lava_scheduler_app_notification", Action::Delete, B, "x.test_job_id = b.id"),
+    step("lava_scheduler_app_devicestatetransition", Action::SetNull("job_id"), B, "x.job_id = b.id"),
+    step("lava_scheduler_app_device", Action::SetNull("current_job_id"), B, "x.current_job_id = b.id"),
+    step(
+        "lava_scheduler_app_device",
+        Action::SetNull("last_health_report_job_id"),
+        B,
+        "x.last_health_report_job_id = b.id",
+    ),
     // TestData.attributes is a GenericRelation: Django deletes them.
-    Step {
-        table: "lava_results_app_namedtestattribute",
-        action: Action::Delete,
-        rows: "x.content_type_id = (SELECT ct.id FROM django_content_type ct
-                                    WHERE ct.app_label = 'lava_results_app' AND ct.model = 'testdata')
-               AND x.object_id IN (SELECT d.id FROM lava_results_app_testdata d
-                                   WHERE d.testjob_id IN (SELECT id FROM {B}))",
-    },
-    Step {
-        table: "lava_results_app_actiondata",
-        action: Action::Delete,
-        rows: "x.testdata_id IN (SELECT d.id FROM lava_results_app_testdata d WHERE d.testjob_id IN (SELECT id FROM {B}))
-               OR x.testcase_id IN (SELECT c.id FROM lava_results_app_testcase c WHERE {CASES})",
-    },
-    Step { table: "lava_results_app_testcase", action: Action::Delete, rows: "x.id IN (SELECT c.id FROM lava_results_app_testcase c WHERE {CASES})" },
-    Step { table: "lava_results_app_testset", action: Action::Delete, rows: "x.suite_id IN ({SUITES})" },
-    Step { table: "lava_results_app_testsuite", action: Action::Delete, rows: "x.job_id IN (SELECT id FROM {B})" },
-    Step { table: "lava_results_app_testdata", action: Action::Delete, rows: "x.testjob_id IN (SELECT id FROM {B})" },
-    Step { table: schema::TESTJOB, action: Action::Delete, rows: "x.id IN (SELECT id FROM {B})" },
+    step(
+        "lava_results_app_namedtestattribute",
+        Action::Delete,
+        DATA,
+        "x.object_id = d.id AND x.content_type_id = (SELECT ct.id FROM django_content_type ct
+                                   WHERE ct.app_label = 'lava_results_app' AND ct.model = 'testdata')",
+    ),
+    step("lava_results_app_actiondata", Action::Delete, DATA, "x.testdata_id = d.id"),
+    step("lava_results_app_actiondata", Action::Delete, CASES, "x.testcase_id = c.id"),
+    step("lava_results_app_testcase", Action::Delete, CASES, "x.id = c.id"),
+    step("lava_results_app_testset", Action::Delete, SUITES, "x.suite_id = s.id"),
+    step("lava_results_app_testsuite", Action::Delete, SUITES, "x.id = s.id"),
+    step("lava_results_app_testdata", Action::Delete, DATA, "x.id = d.id"),
+    step(schema::TESTJOB, Action::Delete, B, "x.id = b.id"),
 ];
 
 impl Step {
@@ -216,22 +232,58 @@ impl Step {
         }
     }
 
-    fn condition(&self, batch: &str) -> String {
-        self.rows.replace("{CASES}", CASES).replace("{SUITES}", SUITES).replace("{B}", batch)
-    }
-
-    fn statement(&self, batch: &str) -> String {
+    fn statement(&self) -> String {
         match self.action {
-            Action::Delete => format!("DELETE FROM {} x WHERE {}", self.table, self.condition(batch)),
+            Action::Delete => format!("DELETE FROM {} x USING {} WHERE {}", self.table, self.using, self.on),
             Action::SetNull(c) => {
-                format!("UPDATE {} x SET {c} = NULL WHERE {}", self.table, self.condition(batch))
+                format!("UPDATE {} x SET {c} = NULL FROM {} WHERE {}", self.table, self.using, self.on)
             }
         }
     }
 
-    fn count(&self, batch: &str) -> String {
-        format!("(SELECT count(*) FROM {} x WHERE {})", self.table, self.condition(batch))
+    fn matches(&self) -> String {
+        format!("EXISTS (SELECT 1 FROM {} WHERE {})", self.using, self.on)
     }
+
+    /// The rows [`Step::statement`] would change, counted without changing
+    /// anything: those it matches and no earlier step of the same table
+    /// and action did.
+    fn count(&self, earlier: &[Step]) -> String {
+        let mut sql = format!("(SELECT count(*) FROM {} x WHERE {}", self.table, self.matches());
+        for e in earlier.iter().filter(|e| e.table == self.table && e.action == self.action) {
+            sql.push_str(&format!(" AND NOT {}", e.matches()));
+        }
+        sql.push(')');
+        sql
+    }
+}
+
+/// Creates the batch's work tables (emptied at each commit), once per
+/// session; before a read-only transaction, which may fill them.
+fn create_work_tables(client: &mut postgres::Client) -> Result<()> {
+    let mut sql = String::from(
+        "CREATE TEMP TABLE IF NOT EXISTS lava_v1_batch (id integer NOT NULL, day integer NOT NULL)
+         ON COMMIT DELETE ROWS;",
+    );
+    for (table, _) in WORK_TABLES {
+        let name = table.trim_start_matches("pg_temp.");
+        sql.push_str(&format!(
+            "CREATE TEMP TABLE IF NOT EXISTS {name} (id integer NOT NULL) ON COMMIT DELETE ROWS;"
+        ));
+    }
+    client.batch_execute(&sql).map_err(db_err("creating the batch's work tables", ""))
+}
+
+/// Fills the work tables from the batch table (already filled), analyzing
+/// each.
+fn fill_work_tables(tx: &mut postgres::Transaction<'_>, timeout: &str) -> Result<()> {
+    tx.batch_execute(&format!("ANALYZE {BATCH}")).map_err(db_err("analyzing the batch", timeout))?;
+    for (table, fill) in WORK_TABLES {
+        tx.batch_execute(fill).map_err(db_err(&format!("filling {table}"), timeout))?;
+        tx.batch_execute(&format!("ANALYZE {table}"))
+            .map_err(db_err(&format!("analyzing {table}"), timeout))?;
+    }
+    Ok(())
 }
 
 /// How `jobs rm` behaves.
@@ -559,6 +611,7 @@ pub fn run(
             timeout: &timeout,
         };
         batches.run(leftovers, &filter, total as u64)?;
+        validate_fks(&mut client, &timeout, &mut report)?;
     }
     let (left, more) = remover.take_failures();
     report.left = left;
@@ -610,14 +663,16 @@ fn plan(
     report: &mut JobsRmReport,
     progress: &mut dyn FnMut(Progress<'_>),
 ) -> Result<()> {
+    create_work_tables(client)?;
     let mut tx = crate::db::snapshot(client)?;
-    let counts: Vec<String> = STEPS.iter().map(|s| s.count("lava_v1_sel")).collect();
-    let sql = format!(
-        "WITH lava_v1_sel AS MATERIALIZED (SELECT id FROM {} WHERE {filter})
-         SELECT (SELECT count(*) FROM lava_v1_sel), {}",
-        schema::TESTJOB,
-        counts.join(", ")
-    );
+    tx.batch_execute(&format!(
+        "INSERT INTO {BATCH} (id, day) SELECT id, 0 FROM {} WHERE {filter}",
+        schema::TESTJOB
+    ))
+    .map_err(db_err("selecting the V1 jobs", ""))?;
+    fill_work_tables(&mut tx, "")?;
+    let counts: Vec<String> = STEPS.iter().enumerate().map(|(i, s)| s.count(&STEPS[..i])).collect();
+    let sql = format!("SELECT (SELECT count(*) FROM {BATCH}), {}", counts.join(", "));
     let row = tx.query_one(&sql, &[]).map_err(db_err("counting what would be removed", ""))?;
     report.jobs_selected = row.get::<_, i64>(0) as u64;
     progress(Progress::Started { total: report.jobs_selected });
@@ -857,12 +912,24 @@ fn remove_dirs(remover: &mut Remover, jobs: &[Job], report: &mut JobsRmReport) -
     left
 }
 
-/// The foreign keys into `lava_scheduler_app_testjob` this run drops and
-/// re-creates: `(table, name, definition)`.
-fn testjob_fks(tx: &mut postgres::Transaction<'_>, timeout: &str) -> Result<Vec<(String, String, String)>> {
-    let rows = tx
+/// A foreign key into `lava_scheduler_app_testjob` that `jobs rm` drops
+/// and re-creates.
+struct TestjobFk {
+    table: String,
+    name: String,
+    /// `pg_get_constraintdef`, without the `NOT VALID` it has while the
+    /// constraint is not validated.
+    definition: String,
+    validated: bool,
+}
+
+/// The foreign keys into `lava_scheduler_app_testjob` of LAVA's schema
+/// (by table and column, whatever they are named).
+fn testjob_fks(client: &mut impl postgres::GenericClient, timeout: &str) -> Result<Vec<TestjobFk>> {
+    let rows = client
         .query(
-            "SELECT c.relname::text, a.attname::text, con.conname::text, pg_get_constraintdef(con.oid)
+            "SELECT c.relname::text, a.attname::text, con.conname::text, pg_get_constraintdef(con.oid),
+                    con.convalidated
              FROM pg_constraint con
              JOIN pg_class c ON c.oid = con.conrelid
              JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = con.conkey[1]
@@ -873,14 +940,43 @@ fn testjob_fks(tx: &mut postgres::Transaction<'_>, timeout: &str) -> Result<Vec<
             &[&schema::TESTJOB],
         )
         .map_err(db_err("looking up the foreign keys into lava_scheduler_app_testjob", timeout))?;
-    Ok(rows
-        .iter()
-        .filter(|r| {
-            let (t, c): (String, String) = (r.get(0), r.get(1));
-            TESTJOB_REFERENCES.iter().any(|(kt, kc)| *kt == t && *kc == c)
-        })
-        .map(|r| (r.get(0), r.get(2), r.get(3)))
-        .collect())
+    let mut fks = Vec::new();
+    for r in &rows {
+        let (table, column): (String, String) = (r.get(0), r.get(1));
+        if !TESTJOB_REFERENCES.iter().any(|(t, c)| *t == table && *c == column) {
+            continue;
+        }
+        let validated: bool = r.get(4);
+        let definition: String = r.get(3);
+        let definition = match definition.strip_suffix(" NOT VALID") {
+            Some(d) if !validated => d.to_owned(),
+            _ => definition,
+        };
+        fks.push(TestjobFk { table, name: r.get(2), definition, validated });
+    }
+    Ok(fks)
+}
+
+/// Validates the foreign keys into the job table that batches left
+/// `NOT VALID` (this run's, or an interrupted run's): one scan of each
+/// table, under a lock that lets LAVA read and write meanwhile.
+fn validate_fks(client: &mut postgres::Client, timeout: &str, report: &mut JobsRmReport) -> Result<()> {
+    let phase = Instant::now();
+    for fk in testjob_fks(client, timeout)?.into_iter().filter(|fk| !fk.validated) {
+        fault::point("jobs-before-validate");
+        let mut tx = client.transaction().map_err(db_err("starting a validation", timeout))?;
+        tx.batch_execute(&format!("SET LOCAL lock_timeout = '{timeout}'"))
+            .map_err(db_err("setting lock_timeout", timeout))?;
+        tx.batch_execute(&format!(
+            "ALTER TABLE {} VALIDATE CONSTRAINT {}",
+            quote_ident(&fk.table),
+            quote_ident(&fk.name)
+        ))
+        .map_err(db_err(&format!("validating constraint {}", fk.name), timeout))?;
+        tx.commit().map_err(db_err(&format!("validating constraint {}", fk.name), timeout))?;
+    }
+    report.timed("validate the foreign keys", phase);
+    Ok(())
 }
 
 /// The batches of a `jobs rm` run, and what they share.
@@ -907,14 +1003,14 @@ struct BatchSql {
 
 impl BatchSql {
     fn new(filter: &str) -> BatchSql {
-        let steps = STEPS.iter().map(|s| (*s, s.statement("pg_temp.lava_v1_batch"))).collect();
+        let steps = STEPS.iter().map(|s| (*s, s.statement())).collect();
         let mut locked: Vec<&str> = TESTJOB_REFERENCES.iter().map(|(t, _)| *t).collect();
         locked.push(schema::TESTJOB);
         locked.sort_unstable();
         locked.dedup();
         let lock = format!("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE", locked.join(", "));
         let select = format!(
-            "INSERT INTO pg_temp.lava_v1_batch (id, day)
+            "INSERT INTO {BATCH} (id, day)
              SELECT id, {DAY_SQL}
              FROM {} WHERE {filter} AND id > $1 ORDER BY id LIMIT $2
              RETURNING id, day",
@@ -930,12 +1026,7 @@ impl Batches<'_, '_> {
     fn run(&mut self, mut leftovers: Vec<Job>, filter: &str, total: u64) -> Result<()> {
         self.report.jobs_selected = total;
         (self.progress)(Progress::Started { total });
-        self.client
-            .batch_execute(
-                "CREATE TEMP TABLE IF NOT EXISTS lava_v1_batch (id integer NOT NULL, day integer NOT NULL)
-                 ON COMMIT DELETE ROWS",
-            )
-            .map_err(db_err("creating the batch table", self.timeout))?;
+        create_work_tables(self.client)?;
         let sql = BatchSql::new(filter);
         let mut last = 0i32;
         loop {
@@ -948,11 +1039,13 @@ impl Batches<'_, '_> {
             self.report.timed("lock", phase);
             let phase = Instant::now();
             let jobs = select(&mut tx, &sql.select, last, self.batch_size, timeout)?;
-            self.report.timed("select a batch", phase);
             if jobs.is_empty() {
+                self.report.timed("select a batch", phase);
                 tx.rollback().map_err(db_err("ending the last batch", timeout))?;
                 return Ok(());
             }
+            fill_work_tables(&mut tx, timeout)?;
+            self.report.timed("select a batch", phase);
             last = jobs.last().map_or(last, |j| j.0);
             // Beside this batch, the committed jobs whose directories could
             // not all be removed yet stay recorded, for a rerun to finish.
@@ -1029,15 +1122,21 @@ fn select(
         }
     }
     jobs.sort_unstable();
-    if !jobs.is_empty() {
-        tx.batch_execute("ANALYZE pg_temp.lava_v1_batch").map_err(db_err("analyzing the batch", timeout))?;
-    }
     Ok(jobs)
 }
 
 /// Deletes the batch's rows with the foreign keys into the job table
-/// dropped and re-created (same names, same definitions) around the
-/// deletes, inside the batch's transaction.  Returns the rows per step.
+/// dropped around the deletes and re-created (same names, same
+/// definitions) `NOT VALID`, inside the batch's transaction.  Returns the
+/// rows per step.
+///
+/// Re-created `NOT VALID`, a constraint checks every row written from then
+/// on, as before, but does not scan its table again: each batch costs what
+/// its own rows cost, not what the whole table does, and the scan happens
+/// once, in [`validate_fks`] after the last batch.  Nothing can dangle in
+/// between: each step for a referencing column removes every row that
+/// names a job of the batch (see the test `every_reference_has_its_step`),
+/// under a lock no other session gets past until the batch commits.
 fn delete(
     tx: &mut postgres::Transaction<'_>,
     steps: &[(Step, String)],
@@ -1046,13 +1145,13 @@ fn delete(
 ) -> Result<Vec<u64>> {
     let phase = Instant::now();
     let fks = testjob_fks(tx, timeout)?;
-    for (table, name, _) in &fks {
+    for fk in &fks {
         tx.batch_execute(&format!(
             "ALTER TABLE {} DROP CONSTRAINT {}",
-            quote_ident(table),
-            quote_ident(name)
+            quote_ident(&fk.table),
+            quote_ident(&fk.name)
         ))
-        .map_err(db_err(&format!("dropping constraint {name} for the batch"), timeout))?;
+        .map_err(db_err(&format!("dropping constraint {} for the batch", fk.name), timeout))?;
     }
     report.timed("drop the foreign keys", phase);
     fault::point("jobs-after-fk-drop");
@@ -1072,15 +1171,16 @@ fn delete(
     // pending trigger events).  A V1 batch normally has none.
     tx.batch_execute("SET CONSTRAINTS ALL IMMEDIATE")
         .map_err(db_err("checking the foreign keys of the deleted rows", timeout))?;
-    for (table, name, def) in &fks {
+    for fk in &fks {
         tx.batch_execute(&format!(
-            "ALTER TABLE {} ADD CONSTRAINT {} {def}",
-            quote_ident(table),
-            quote_ident(name)
+            "ALTER TABLE {} ADD CONSTRAINT {} {} NOT VALID",
+            quote_ident(&fk.table),
+            quote_ident(&fk.name),
+            fk.definition
         ))
-        .map_err(db_err(&format!("re-creating constraint {name}"), timeout))?;
+        .map_err(db_err(&format!("re-creating constraint {}", fk.name), timeout))?;
     }
-    report.timed("re-create and validate the foreign keys", phase);
+    report.timed("re-create the foreign keys", phase);
     Ok(counts)
 }
 
@@ -1129,9 +1229,10 @@ mod tests {
     fn every_reference_has_its_step() {
         for (table, column) in TESTJOB_REFERENCES {
             assert!(
-                STEPS.iter().any(|s| s.table == table
-                    && (s.rows.contains(&format!("x.{column} IN (SELECT id FROM {{B}})"))
-                        || s.action == Action::SetNull(column))),
+                // Every row naming a job of the batch, and nothing else.
+                STEPS
+                    .iter()
+                    .any(|s| s.table == table && s.using == B && s.on == format!("x.{column} = b.id")),
                 "{table}.{column}"
             );
         }
