@@ -504,16 +504,16 @@ fn write_backup(
     let tables: BTreeMap<String, i64> =
         src.state.v1_tables.iter().map(|t| (t.name.clone(), t.rows.unwrap_or(0))).collect();
     let pg_dump_version = tool_version(&options.pg_dump)?;
+    // The media are archived while the tables are dumped: tar reads files,
+    // pg_dump mostly waits on the server and compresses.
+    let tar =
+        if src.v1_media.is_empty() { None } else { Some(start_tar(src.media_root, src.v1_media, dir)?) };
     if !tables.is_empty() {
         dump_tables(src, dir, &snapshot, tables.keys(), options)?;
     }
     let job_rows = copy_job_rows(tx, src.schema, dir)?;
-    let media_root_recorded = if src.v1_media.is_empty() {
-        None
-    } else {
-        tar_media(src.media_root, src.v1_media, dir)?;
-        Some(src.media_root.to_owned())
-    };
+    let media_entry = tar.map(TarJob::finish).transpose()?;
+    let media_root_recorded = media_entry.as_ref().map(|_| src.media_root.to_owned());
     let manifest = Manifest {
         format: 1,
         tool: format!("lava-v1 {}", env!("CARGO_PKG_VERSION")),
@@ -526,7 +526,7 @@ fn write_backup(
         tables,
         job_rows,
         media_root: media_root_recorded,
-        files: checksums(dir)?,
+        files: checksums(dir, media_entry)?,
     };
     let path = dir.join("manifest.json");
     let mut f = private_file(&path)?;
@@ -611,12 +611,25 @@ fn copy_job_rows(tx: &mut postgres::Transaction<'_>, schema: &str, dir: &Path) -
 }
 
 /// A tar of the V1 media directories, read below the media root opened
-/// once.
-fn tar_media(media_root: &Path, v1_media: &[media::MediaDir], dir: &Path) -> Result<()> {
-    let tar = dir.join("media.tar");
+/// once, running beside the rest of the backup: its archive goes through
+/// this process, which writes it to `media.tar` and hashes it as it
+/// streams, so it is read once, not again for its checksum.
+struct TarJob {
+    child: std::process::Child,
+    /// Writes and hashes the archive: its size and SHA-256.
+    writer: Option<std::thread::JoinHandle<std::io::Result<(u64, String)>>>,
+    stderr: Option<std::thread::JoinHandle<Vec<u8>>>,
+    path: PathBuf,
+    /// The media root, open while tar may still be entering it.
+    _root: nix::dir::Dir,
+}
+
+fn start_tar(media_root: &Path, v1_media: &[media::MediaDir], dir: &Path) -> Result<TarJob> {
+    use std::process::Stdio;
+    let path = dir.join(MEDIA_TAR);
     let mut cmd = Command::new("tar");
     cmd.arg("--create")
-        .arg(format!("--file={}", tar.display()))
+        .arg("--file=-")
         .arg("--one-file-system")
         .arg("--sparse")
         .arg("--anchored")
@@ -643,20 +656,76 @@ fn tar_media(media_root: &Path, v1_media: &[media::MediaDir], dir: &Path) -> Res
     for m in v1_media {
         cmd.arg(&m.name);
     }
-    cmd.env("LC_ALL", "C");
-    run(&mut cmd, "tar")?;
-    drop(root);
-    set_private(&tar)?;
-    sync_file(&tar)?;
-    Ok(())
+    cmd.env("LC_ALL", "C").stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut file = private_file(&path)?;
+    let mut child = cmd.spawn().map_err(|source| Error::Spawn { program: "tar".into(), source })?;
+    let mut archive = child.stdout.take().expect("tar's stdout is piped");
+    let mut errors = child.stderr.take().expect("tar's stderr is piped");
+    let writer = std::thread::spawn(move || -> std::io::Result<(u64, String)> {
+        let mut hasher = Sha256::new();
+        let mut buf = vec![0u8; 256 * 1024];
+        let mut total = 0u64;
+        loop {
+            let n = archive.read(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buf[..n]);
+            file.write_all(&buf[..n])?;
+            total += n as u64;
+        }
+        file.sync_all()?;
+        Ok((total, hex(&hasher.finalize())))
+    });
+    let stderr = std::thread::spawn(move || {
+        let mut text = Vec::new();
+        let _ = errors.read_to_end(&mut text);
+        text
+    });
+    Ok(TarJob { child, writer: Some(writer), stderr: Some(stderr), path, _root: root })
 }
 
-/// Size and SHA-256 of every file the backup holds.
-fn checksums(dir: &Path) -> Result<Vec<FileEntry>> {
+impl TarJob {
+    /// Waits for tar; the archive's entry for the manifest.
+    fn finish(mut self) -> Result<FileEntry> {
+        let written = self.writer.take().expect("joined once").join().expect("the archive writer panicked");
+        let status = self.child.wait().map_err(|source| Error::Spawn { program: "tar".into(), source })?;
+        let stderr = self.stderr.take().expect("joined once").join().unwrap_or_default();
+        // A full disk shows as our write failing (and tar then as a
+        // broken pipe): ours is the error to report.
+        let (bytes, sha256) = written.map_err(io_err(&self.path))?;
+        if !status.success() {
+            return Err(Error::ToolFailed {
+                program: "tar".into(),
+                status: status.to_string(),
+                stderr: String::from_utf8_lossy(&stderr).trim().to_owned(),
+            });
+        }
+        Ok(FileEntry { name: MEDIA_TAR.to_owned(), bytes, sha256 })
+    }
+}
+
+impl Drop for TarJob {
+    /// The backup failed elsewhere: tar stops, and nothing writes into the
+    /// directory about to be removed.
+    fn drop(&mut self) {
+        if let Some(writer) = self.writer.take() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+            let _ = writer.join();
+        }
+        if let Some(stderr) = self.stderr.take() {
+            let _ = stderr.join();
+        }
+    }
+}
+
+/// Size and SHA-256 of every file the backup holds but the media tar,
+/// whose entry comes hashed already.
+fn checksums(dir: &Path, media: Option<FileEntry>) -> Result<Vec<FileEntry>> {
     let mut files = Vec::new();
-    let mut names = vec!["v1-tables.dump".to_owned()];
-    names.extend(JOB_TABLES.iter().map(|(t, _)| format!("jobs/{t}.copy")));
-    names.push("media.tar".to_owned());
+    let mut names = vec![DUMP.to_owned()];
+    names.extend(JOB_TABLES.iter().map(|(t, _)| job_file(t)));
     for name in names {
         let path = dir.join(&name);
         if path.exists() {
@@ -664,6 +733,7 @@ fn checksums(dir: &Path) -> Result<Vec<FileEntry>> {
             files.push(FileEntry { name, bytes, sha256 });
         }
     }
+    files.extend(media);
     Ok(files)
 }
 
@@ -1232,8 +1302,12 @@ fn checksum_of(mut f: File, path: &Path) -> Result<(u64, String)> {
         total += n as u64;
         hasher.update(&buf[..n]);
     }
-    let hex = hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
-    Ok((total, hex))
+    Ok((total, hex(&hasher.finalize())))
+}
+
+/// A digest in lower-case hex.
+fn hex(digest: &[u8]) -> String {
+    digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Rows and hashes of everything V1: the V1 tables, and the V1 job rows and
