@@ -19,7 +19,11 @@
 //! passfile in memory (an anonymous `memfd` only it inherits), never its
 //! argument list, its environment, a log or the disk.  Free space is
 //! checked first, and the backup is verified after writing: `pg_restore
-//! --list` must read the archive, and every checksum must match.
+//! --list` must read the archive, every table's rows are counted in it,
+//! and every file has the size and checksum the manifest records (the
+//! checksums computed from the bytes as they were written: the media tar
+//! is hashed as it streams from `tar`, which runs while `pg_dump` does;
+//! a backup found on disk, to restore or to reuse, is read again whole).
 //!
 //! It is written into `lava-v1-<UTC time>.incomplete` and renamed to its
 //! name only once complete, synced and verified, so a directory with a
@@ -323,7 +327,7 @@ pub fn backup(paths: &Paths, options: &BackupOptions) -> Result<Backup> {
         Source { db: &db, schema: &schema, state: &state, media_root: &media_root, v1_media: &v1_media };
     let finished = write_backup(&mut tx, &source, &partial, options).and_then(|manifest| {
         tx.commit().map_err(|e| Error::db("finishing the backup transaction", e, ""))?;
-        verify(&partial, options)?;
+        verify_with_list(&partial, options, Hashes::AsWritten)?;
         Ok(manifest)
     });
     let manifest = match finished {
@@ -744,15 +748,33 @@ fn checksums(dir: &Path, media: Option<FileEntry>) -> Result<Vec<FileEntry>> {
 /// V1 tables of the manifest's schema (`pg_restore --list`), and the rows
 /// of each are as many as the manifest says.
 pub fn verify(dir: &Path, options: &BackupOptions) -> Result<Manifest> {
-    verify_with_list(dir, options).map(|(manifest, _)| manifest)
+    verify_with_list(dir, options, Hashes::Reread).map(|(manifest, _)| manifest)
+}
+
+/// How [`verify_with_list`] checks the files against their checksums.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Hashes {
+    /// Every file is read again and hashed: a backup found on disk.
+    Reread,
+    /// The backup was just written, its checksums computed from the bytes
+    /// as they were written and synced: each file's size is checked, not
+    /// read again (the archive's rows are still counted from the file).
+    AsWritten,
 }
 
 /// [`verify`], also returning the archive's entries to restore (a
 /// `pg_restore --use-list` file; empty without an archive).
-fn verify_with_list(dir: &Path, options: &BackupOptions) -> Result<(Manifest, String)> {
+fn verify_with_list(dir: &Path, options: &BackupOptions, hashes: Hashes) -> Result<(Manifest, String)> {
     let manifest = read_manifest(dir)?;
     for f in &manifest.files {
-        let (bytes, sha) = checksum_of(open_backup_file(dir, &f.name)?, &dir.join(&f.name))?;
+        let file = open_backup_file(dir, &f.name)?;
+        let (bytes, sha) = match hashes {
+            Hashes::Reread => checksum_of(file, &dir.join(&f.name))?,
+            Hashes::AsWritten => {
+                let len = file.metadata().map_err(io_err(&dir.join(&f.name)))?.len();
+                (len, f.sha256.clone())
+            }
+        };
         if bytes != f.bytes || sha != f.sha256 {
             return Err(Error::BadBackup {
                 path: dir.to_owned(),
@@ -1072,7 +1094,7 @@ pub struct RestoreSummary {
 pub fn restore(paths: &Paths, dir: &Path, options: &BackupOptions) -> Result<RestoreSummary> {
     // Everything the manifest names is checked here, before anything is
     // done with it; the archive is restored only as far as `restore_list`.
-    let (manifest, restore_list) = verify_with_list(dir, options)?;
+    let (manifest, restore_list) = verify_with_list(dir, options, Hashes::Reread)?;
     let db = paths.database()?;
     let mut client = crate::db::connect(&db)?;
     let state = detect::inspect(&mut client, &db.describe(), true)?;

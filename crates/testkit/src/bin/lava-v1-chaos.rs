@@ -8,8 +8,10 @@
 //!   schema object either as before or as an uninterrupted drop leaves
 //!   them; `jobs rm --v1` (run in several batches) leaves the database
 //!   exactly as LAVA's rules, applied naively to a copy taken before the
-//!   kill, leave it for the jobs of the batches that committed, and those
-//!   are the first batches in id order; `files rm` and `backup` change
+//!   kill, leave it for the jobs of the batches that committed (the
+//!   foreign keys into the job table possibly `NOT VALID`, as committed
+//!   batches leave them until the run's end), and those are the first
+//!   batches in id order; `files rm` and `backup` change
 //!   nothing in it at all;
 //! * no file outside what the operation removes is touched: the media
 //!   outside the V1 directories (`files rm`), every file outside the

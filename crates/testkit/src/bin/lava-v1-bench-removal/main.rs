@@ -9,7 +9,7 @@
 //! * `lava-v1 drop --yes` against the hand-written DDL through `psql`
 //!   ([`lava_v1_testkit::baseline::drop_sql`]);
 //! * the upgrade's downtime: the real `lava-server-postinst configure`
-//!   after a "yes" with a backup, against `pg_dump` + `tar` + the
+//!   after a "yes" with a backup (and no export), against `pg_dump` + `tar` + the
 //!   hand-written drop in a row;
 //! * `lava-v1 jobs rm --v1` (after the unfinished V1 jobs are marked
 //!   canceled, as it requires before the drop) against the optimal
@@ -400,6 +400,11 @@ fn measure(bench: &Bench, scale: u32, o: &Options) -> Row {
         let conf = base.join("postinst");
         let paths = write_config(&conf, &bench.cluster, "b_postinst");
         let root = dpkg_root(&conf, &paths.instance_conf);
+        // The downtime of the removal itself: the readable export (its own
+        // benchmark, `scripts/bench-v1-export`) is answered no here.
+        let decision = root.join("var/lib/lava-server/v1-removal/decision");
+        let text = std::fs::read_to_string(&decision).unwrap();
+        std::fs::write(&decision, format!("{text}export=no\n")).unwrap();
         std::os::unix::fs::symlink(&master, root.join("media")).unwrap();
         let mut cmd = lava_v1_testkit::paused::postinst_under(&root);
         cmd.env("RUST_LOG", "warn");
