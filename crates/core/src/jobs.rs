@@ -218,8 +218,10 @@ pub const STEPS: [Step; 17] = [
     step("lava_results_app_actiondata", Action::Delete, CASES, "x.testcase_id = c.id"),
     step("lava_results_app_testcase", Action::Delete, CASES, "x.id = c.id"),
     step("lava_results_app_testset", Action::Delete, SUITES, "x.suite_id = s.id"),
-    step("lava_results_app_testsuite", Action::Delete, SUITES, "x.id = s.id"),
-    step("lava_results_app_testdata", Action::Delete, DATA, "x.id = d.id"),
+    // The two tables pointing at the job go by that reference itself (the
+    // same rows as the work tables hold, under the batch's lock).
+    step("lava_results_app_testsuite", Action::Delete, B, "x.job_id = b.id"),
+    step("lava_results_app_testdata", Action::Delete, B, "x.testjob_id = b.id"),
     step(schema::TESTJOB, Action::Delete, B, "x.id = b.id"),
 ];
 
