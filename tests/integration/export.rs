@@ -43,7 +43,11 @@ fn text(v: Value, pg_type: &str) -> Option<String> {
 
 /// `2016-03-04T12:34:56.120000Z` → `2016-03-04 12:34:56.12+00`, as
 /// PostgreSQL prints a timestamptz in UTC.
+/// `infinity` and `-infinity` are kept as they are.
 fn pg_timestamp(iso: &str) -> String {
+    if iso.ends_with("infinity") {
+        return iso.to_owned();
+    }
     let body = iso.strip_suffix('Z').unwrap_or_else(|| panic!("not UTC: {iso:?}"));
     let (date, time) = body.split_once('T').unwrap_or_else(|| panic!("not ISO 8601: {iso:?}"));
     let time = match time.split_once('.') {
@@ -128,6 +132,19 @@ fn s(v: &str) -> Option<String> {
 #[test]
 fn export_equals_the_database_row_by_row() {
     let inst = Instance::new(Cluster::shared(), Seed::default());
+    // Timestamps of every form PostgreSQL has, infinite ones included.
+    inst.admin()
+        .batch_execute(
+            "UPDATE dashboard_app_testresult SET \"timestamp\" = 'infinity'
+             WHERE id = (SELECT min(id) FROM dashboard_app_testresult);
+             UPDATE dashboard_app_testresult SET \"timestamp\" = '-infinity'
+             WHERE id = (SELECT max(id) FROM dashboard_app_testresult);
+             UPDATE dashboard_app_testresult SET \"timestamp\" = '2016-03-04 12:34:56+00'
+             WHERE id = (SELECT min(id) + 1 FROM dashboard_app_testresult);
+             UPDATE lava_scheduler_app_testjob SET end_time = 'infinity'
+             WHERE id = (SELECT min(id) FROM lava_scheduler_app_testjob WHERE NOT is_pipeline AND end_time IS NOT NULL)",
+        )
+        .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let file = export_to(&inst, dir.path());
     assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600);

@@ -11,8 +11,9 @@
 //!   unique indexes), the foreign keys between them and indexes on the
 //!   foreign-key columns.  Types follow PostgreSQL's: integers and
 //!   booleans (0/1) are `INTEGER`, floats `REAL`, `bytea` a `BLOB`,
-//!   timestamps ISO 8601 UTC `TEXT` (`2016-03-04T12:34:56.000000Z`),
-//!   everything else (text, `numeric`, kept exact) `TEXT`;
+//!   timestamps ISO 8601 UTC `TEXT` (`2016-03-04T12:34:56.000000Z`;
+//!   `infinity`, `-infinity` and years outside 1–9999 as PostgreSQL
+//!   writes them), everything else (text, `numeric`, kept exact) `TEXT`;
 //! * `testjob`: the V1 jobs (`is_pipeline` false) with their definitions
 //!   and, by name, what they refer to (submitter user name, device
 //!   hostnames, device type); `testjob_tag` their tags.  No password
@@ -140,7 +141,7 @@ v1_test_runs: one row per V1 test run.
   run_date (analyzer_assigned_date, ISO 8601 UTC), device, device_type, submitter,
   pass, fail, skip, unknown (counts of its results)
 
-Tables: dashboard_app_* (every V1 table, every row, the same columns; booleans 0/1, times ISO 8601 UTC text);
+Tables: dashboard_app_* (every V1 table, every row, the same columns; booleans 0/1, times ISO 8601 UTC text, infinity as infinity);
 testjob and testjob_tag (the V1 jobs and their tags, by name); media_bundle, media_attachment,
 media_testdefinition (the V1 files as BLOBs with SHA-256; compressed bundles decompressed, decompressed = 1);
 export_problems (files that could not be stored, and why); export_info (this file's provenance).
@@ -207,9 +208,15 @@ enum Kind {
     Real,
     /// `bytea`, read as hex.
     Blob,
-    /// Everything else, as PostgreSQL writes it (timestamps converted to
-    /// ISO 8601 UTC first).
+    /// Everything else, as PostgreSQL writes it.
     Text,
+    /// A timestamp, read as PostgreSQL writes it (`DateStyle` ISO, in UTC
+    /// for a `timestamptz`) and stored as ISO 8601 text with six
+    /// fractional digits, `Z`-suffixed when `utc` (see [`iso8601_into`]).
+    Timestamp {
+        /// A `timestamptz`, read in UTC.
+        utc: bool,
+    },
 }
 
 impl Kind {
@@ -218,7 +225,7 @@ impl Kind {
             Kind::Integer => "INTEGER",
             Kind::Real => "REAL",
             Kind::Blob => "BLOB",
-            Kind::Text => "TEXT",
+            Kind::Text | Kind::Timestamp { .. } => "TEXT",
         }
     }
 }
@@ -241,10 +248,8 @@ fn column(name: &str, typname: &str, not_null: bool) -> Column {
         "bool" => (Kind::Integer, format!("{q}::int")),
         "float4" | "float8" => (Kind::Real, q),
         "bytea" => (Kind::Blob, format!("encode({q}, 'hex')")),
-        "timestamptz" => {
-            (Kind::Text, format!("to_char({q} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"))
-        }
-        "timestamp" => (Kind::Text, format!("to_char({q}, 'YYYY-MM-DD\"T\"HH24:MI:SS.US')")),
+        "timestamptz" => (Kind::Timestamp { utc: true }, format!("({q} AT TIME ZONE 'UTC')::text")),
+        "timestamp" => (Kind::Timestamp { utc: false }, format!("{q}::text")),
         "date" => (Kind::Text, format!("to_char({q}, 'YYYY-MM-DD')")),
         _ => (Kind::Text, format!("{q}::text")),
     };
@@ -365,6 +370,10 @@ pub fn export(paths: &Paths, options: &ExportOptions) -> Result<Export> {
     let media_root = paths.media_root()?;
     let mut client = crate::db::connect(&db)?;
     let mut tx = crate::db::snapshot(&mut client)?;
+    // Timestamps are read as text in this form, whatever the server's
+    // default (see `iso8601_into`).
+    tx.batch_execute("SET LOCAL DateStyle = 'ISO, YMD'")
+        .map_err(|e| Error::db("setting DateStyle", e, ""))?;
     let state = detect::inspect(&mut tx, &db.describe(), false)?;
     let schema = crate::db::work_schema(&mut tx)?;
     if state.v1_tables.is_empty() {
@@ -689,7 +698,7 @@ fn job_tables(tx: &mut postgres::Transaction<'_>, src: &Source) -> Result<(Table
         .map(|r| r.get(0))
         .collect();
     let has = |c: &str| present.iter().any(|p| p == c);
-    let ts = |c: &str| format!("to_char(j.{c} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')");
+    let ts = |c: &str| format!("(j.{c} AT TIME ZONE 'UTC')::text");
     let status_name = format!(
         "CASE j.status {} ELSE 'status-' || j.status END",
         (0..=5).map(|s| format!("WHEN {s} THEN '{}'", crate::schema::job_status_name(s))).collect::<String>()
@@ -711,9 +720,9 @@ fn job_tables(tx: &mut postgres::Transaction<'_>, src: &Source) -> Result<(Table
         ),
         ("visibility", Kind::Integer, false, plain("visibility")),
         ("priority", Kind::Integer, false, plain("priority")),
-        ("submit_time", Kind::Text, true, ts("submit_time")),
-        ("start_time", Kind::Text, false, ts("start_time")),
-        ("end_time", Kind::Text, false, ts("end_time")),
+        ("submit_time", Kind::Timestamp { utc: true }, true, ts("submit_time")),
+        ("start_time", Kind::Timestamp { utc: true }, false, ts("start_time")),
+        ("end_time", Kind::Timestamp { utc: true }, false, ts("end_time")),
         ("status", Kind::Integer, true, "j.status".into()),
         ("status_name", Kind::Text, true, status_name),
         ("submitter", Kind::Text, false, "u.username".into()),
@@ -883,7 +892,10 @@ fn read_rows(
             if raw == b"\\N" {
                 batch.fields.push(None);
             } else {
-                unescape_into(raw, &mut batch.data);
+                match table.columns.get(fields - 1).map(|c| c.kind) {
+                    Some(Kind::Timestamp { utc }) => iso8601_into(raw, utc, &mut batch.data),
+                    _ => unescape_into(raw, &mut batch.data),
+                }
                 let end = u32::try_from(batch.data.len()).map_err(|_| bad_row(name, rows))?;
                 batch.fields.push(Some(end));
             }
@@ -952,7 +964,7 @@ fn insert_rows(
                             let v = from_hex(field).ok_or_else(|| bad_row(name, row))?;
                             stmt.raw_bind_parameter(index, v)
                         }
-                        Kind::Text => match std::str::from_utf8(field) {
+                        Kind::Text | Kind::Timestamp { .. } => match std::str::from_utf8(field) {
                             Ok(s) => stmt.raw_bind_parameter(index, s),
                             // A database in SQL_ASCII may hold any bytes: kept as they are.
                             Err(_) => stmt.raw_bind_parameter(index, field),
@@ -981,6 +993,47 @@ fn insert_rows(
 
 fn bad_row(table: &str, row: u64) -> Error {
     Error::refused(format!("row {} of {table} is not what its columns say; nothing was kept", row + 1))
+}
+
+/// A timestamp as PostgreSQL writes it with `DateStyle` ISO
+/// (`YYYY-MM-DD HH:MM:SS`, then up to six fractional digits; no escapes)
+/// appended to `out` as ISO 8601 with six fractional digits, and `Z` when
+/// `utc`: `2016-03-04 12:34:56.12` → `2016-03-04T12:34:56.120000Z`.
+/// What has another form (`infinity`, `-infinity`, a year before 1 or
+/// after 9999) is appended as PostgreSQL wrote it, never lost.
+fn iso8601_into(raw: &[u8], utc: bool, out: &mut Vec<u8>) {
+    let digits = |r: std::ops::Range<usize>| raw[r].iter().all(u8::is_ascii_digit);
+    let plain = raw.len() >= 19
+        && digits(0..4)
+        && raw[4] == b'-'
+        && digits(5..7)
+        && raw[7] == b'-'
+        && digits(8..10)
+        && raw[10] == b' '
+        && digits(11..13)
+        && raw[13] == b':'
+        && digits(14..16)
+        && raw[16] == b':'
+        && digits(17..19);
+    let fraction = &raw[raw.len().min(19)..];
+    let fraction_ok = fraction.is_empty()
+        || (fraction[0] == b'.'
+            && (2..=7).contains(&fraction.len())
+            && fraction[1..].iter().all(u8::is_ascii_digit));
+    if !(plain && fraction_ok) {
+        out.extend_from_slice(raw);
+        return;
+    }
+    out.extend_from_slice(&raw[..10]);
+    out.push(b'T');
+    out.extend_from_slice(&raw[11..19]);
+    out.push(b'.');
+    let given = fraction.get(1..).unwrap_or_default();
+    out.extend_from_slice(given);
+    out.extend(std::iter::repeat_n(b'0', 6 - given.len()));
+    if utc {
+        out.push(b'Z');
+    }
 }
 
 /// Decodes one field of `COPY`'s text format (backslash escapes) into `out`.
@@ -1586,6 +1639,28 @@ fn check_blobs(path: &Path) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn timestamps_become_iso8601_and_odd_ones_stay_as_they_are() {
+        let iso = |raw: &str, utc: bool| {
+            let mut out = b"x".to_vec();
+            iso8601_into(raw.as_bytes(), utc, &mut out);
+            String::from_utf8(out[1..].to_vec()).unwrap()
+        };
+        assert_eq!(iso("2016-03-04 12:34:56.12", true), "2016-03-04T12:34:56.120000Z");
+        assert_eq!(iso("2016-03-04 12:34:56", true), "2016-03-04T12:34:56.000000Z");
+        assert_eq!(iso("2016-03-04 12:34:56.123456", false), "2016-03-04T12:34:56.123456");
+        for odd in [
+            "infinity",
+            "-infinity",
+            "0044-03-15 12:00:00 BC",
+            "10000-01-01 00:00:00",
+            "2016-03-04 12:34:56.1234567",
+            "",
+        ] {
+            assert_eq!(iso(odd, true), odd);
+        }
+    }
+
     use super::*;
 
     #[test]
