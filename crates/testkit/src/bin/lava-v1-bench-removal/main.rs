@@ -138,10 +138,16 @@ impl Bench {
         self.cluster.client("postgres")
     }
 
+    /// A copy of `template`, flushed to disk before anything is measured
+    /// on it (gigabytes of a fresh copy otherwise drain to disk during
+    /// whatever runs next).
     fn clone_db(&self, template: &str, name: &str) {
-        self.admin()
+        let mut admin = self.admin();
+        admin
             .batch_execute(&format!("CREATE DATABASE {name} TEMPLATE {template} OWNER {LAVA_ROLE}"))
             .unwrap();
+        admin.batch_execute("CHECKPOINT").unwrap();
+        nix::unistd::sync();
     }
 
     fn drop_db(&self, name: &str) {
@@ -255,6 +261,8 @@ impl Bench {
 
 fn cp_a(from: &Path, to: &Path) {
     let ok = Command::new("cp").arg("-a").arg(from).arg(to).status().is_ok_and(|s| s.success());
+    // On disk before anything is measured on the copy.
+    nix::unistd::sync();
     assert!(ok, "cp -a {} {}", from.display(), to.display());
 }
 
