@@ -666,20 +666,9 @@ fn start_tar(media_root: &Path, v1_media: &[media::MediaDir], dir: &Path) -> Res
     let mut archive = child.stdout.take().expect("tar's stdout is piped");
     let mut errors = child.stderr.take().expect("tar's stderr is piped");
     let writer = std::thread::spawn(move || -> std::io::Result<(u64, String)> {
-        let mut hasher = Sha256::new();
-        let mut buf = vec![0u8; 256 * 1024];
-        let mut total = 0u64;
-        loop {
-            let n = archive.read(&mut buf)?;
-            if n == 0 {
-                break;
-            }
-            hasher.update(&buf[..n]);
-            file.write_all(&buf[..n])?;
-            total += n as u64;
-        }
+        let written = hash_through(&mut archive, &mut file)?;
         file.sync_all()?;
-        Ok((total, hex(&hasher.finalize())))
+        Ok(written)
     });
     let stderr = std::thread::spawn(move || {
         let mut text = Vec::new();
@@ -768,14 +757,11 @@ fn verify_with_list(dir: &Path, options: &BackupOptions, hashes: Hashes) -> Resu
     let manifest = read_manifest(dir)?;
     for f in &manifest.files {
         let file = open_backup_file(dir, &f.name)?;
-        let (bytes, sha) = match hashes {
-            Hashes::Reread => checksum_of(file, &dir.join(&f.name))?,
-            Hashes::AsWritten => {
-                let len = file.metadata().map_err(io_err(&dir.join(&f.name)))?.len();
-                (len, f.sha256.clone())
-            }
+        let matches = match hashes {
+            Hashes::Reread => checksum_of(file, &dir.join(&f.name))? == (f.bytes, f.sha256.clone()),
+            Hashes::AsWritten => file.metadata().map_err(io_err(&dir.join(&f.name)))?.len() == f.bytes,
         };
-        if bytes != f.bytes || sha != f.sha256 {
+        if !matches {
             return Err(Error::BadBackup {
                 path: dir.to_owned(),
                 reason: format!("{} does not match its checksum in manifest.json", f.name),
@@ -1309,26 +1295,32 @@ fn checksum(path: &Path) -> Result<(u64, String)> {
 }
 
 fn checksum_of(mut f: File, path: &Path) -> Result<(u64, String)> {
+    hash_through(&mut f, &mut std::io::sink()).map_err(|source| Error::ReadFile {
+        path: path.to_owned(),
+        what: "backup file",
+        source,
+    })
+}
+
+/// Copies `from` to its end into `to`: the bytes and their SHA-256.
+fn hash_through(from: &mut impl Read, to: &mut impl Write) -> std::io::Result<(u64, String)> {
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 256 * 1024];
     let mut total = 0u64;
     loop {
-        let n = f.read(&mut buf).map_err(|source| Error::ReadFile {
-            path: path.to_owned(),
-            what: "backup file",
-            source,
-        })?;
+        let n = from.read(&mut buf)?;
         if n == 0 {
             break;
         }
-        total += n as u64;
         hasher.update(&buf[..n]);
+        to.write_all(&buf[..n])?;
+        total += n as u64;
     }
     Ok((total, hex(&hasher.finalize())))
 }
 
 /// A digest in lower-case hex.
-fn hex(digest: &[u8]) -> String {
+pub(crate) fn hex(digest: &[u8]) -> String {
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 

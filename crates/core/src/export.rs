@@ -49,6 +49,7 @@ use rusqlite::{params, Connection, MAIN_DB};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use crate::backup::hex;
 use crate::config::{InstanceConf, Paths};
 use crate::schema::{qualified, quote_ident, TESTJOB, V1_TABLES};
 use crate::{detect, state, Error, Result};
@@ -1490,10 +1491,6 @@ impl Write for HashingWriter<'_, '_> {
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// `export_info`: where the file comes from.
 fn write_info(
     tx: &mut postgres::Transaction<'_>,
@@ -1639,6 +1636,8 @@ fn check_blobs(path: &Path) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn timestamps_become_iso8601_and_odd_ones_stay_as_they_are() {
         let iso = |raw: &str, utc: bool| {
@@ -1660,8 +1659,6 @@ mod tests {
             assert_eq!(iso(odd, true), odd);
         }
     }
-
-    use super::*;
 
     #[test]
     fn copy_text_escapes() {
