@@ -134,17 +134,21 @@ const BATCH: &str = "pg_temp.lava_v1_batch";
 /// further down, each filled in one statement from the tables as they are
 /// before anything is deleted, then analyzed, so that every later
 /// statement is planned knowing how many rows it joins (for V1 jobs,
-/// usually none).  `(table, statement that fills it)`, in order.
+/// usually none).  `(table, statement that fills it)`, in order; `$1` and
+/// `$2`, where they appear, are the batch's lowest and highest job id (as
+/// in [`Step::job_column`]).
 const WORK_TABLES: [(&str, &str); 3] = [
     (
         "pg_temp.lava_v1_data",
         "INSERT INTO pg_temp.lava_v1_data (id)
-         SELECT d.id FROM lava_results_app_testdata d JOIN pg_temp.lava_v1_batch b ON d.testjob_id = b.id",
+         SELECT d.id FROM lava_results_app_testdata d JOIN pg_temp.lava_v1_batch b ON d.testjob_id = b.id
+         WHERE d.testjob_id BETWEEN $1 AND $2",
     ),
     (
         "pg_temp.lava_v1_suites",
         "INSERT INTO pg_temp.lava_v1_suites (id)
-         SELECT s.id FROM lava_results_app_testsuite s JOIN pg_temp.lava_v1_batch b ON s.job_id = b.id",
+         SELECT s.id FROM lava_results_app_testsuite s JOIN pg_temp.lava_v1_batch b ON s.job_id = b.id
+         WHERE s.job_id BETWEEN $1 AND $2",
     ),
     // A case goes with its suite, and with its test set (whose suite may,
     // in a hand-edited database, not be the case's own).
@@ -171,10 +175,25 @@ pub struct Step {
     pub using: &'static str,
     /// The join condition.
     pub on: &'static str,
+    /// The column that `on` equates with the batch's job id, when there is
+    /// one: a batch's statement also bounds it by the batch's lowest and
+    /// highest id, which changes no row matched (every id of the batch is
+    /// in that range) but lets the planner read only that range of the
+    /// column's index instead of the whole table, so a batch costs what
+    /// its own range holds, whatever the size of the table.
+    pub job_column: Option<&'static str>,
 }
 
 const fn step(table: &'static str, action: Action, using: &'static str, on: &'static str) -> Step {
-    Step { table, action, using, on }
+    Step { table, action, using, on, job_column: None }
+}
+
+impl Step {
+    /// The step, with `column` (of `x` or of a relation in `using`) bounded
+    /// by the batch's lowest and highest job id.
+    const fn bounded(self, column: &'static str) -> Step {
+        Step { job_column: Some(column), ..self }
+    }
 }
 
 const B: &str = "pg_temp.lava_v1_batch b";
@@ -187,25 +206,33 @@ const CASES: &str = "pg_temp.lava_v1_cases c";
 /// than one step (rows reached by two paths); a later one does not see
 /// what an earlier one deleted.
 pub const STEPS: [Step; 17] = [
-    step("lava_scheduler_app_testjob_tags", Action::Delete, B, "x.testjob_id = b.id"),
-    step("lava_scheduler_app_testjob_viewing_groups", Action::Delete, B, "x.testjob_id = b.id"),
-    step("lava_scheduler_app_testjob_failure_tags", Action::Delete, B, "x.testjob_id = b.id"),
-    step("lava_scheduler_app_testjobuser", Action::Delete, B, "x.test_job_id = b.id"),
+    step("lava_scheduler_app_testjob_tags", Action::Delete, B, "x.testjob_id = b.id").bounded("x.testjob_id"),
+    step("lava_scheduler_app_testjob_viewing_groups", Action::Delete, B, "x.testjob_id = b.id")
+        .bounded("x.testjob_id"),
+    step("lava_scheduler_app_testjob_failure_tags", Action::Delete, B, "x.testjob_id = b.id")
+        .bounded("x.testjob_id"),
+    step("lava_scheduler_app_testjobuser", Action::Delete, B, "x.test_job_id = b.id")
+        .bounded("x.test_job_id"),
     step(
         "lava_scheduler_app_notificationrecipient",
         Action::Delete,
         "lava_scheduler_app_notification n, pg_temp.lava_v1_batch b",
         "x.notification_id = n.id AND n.test_job_id = b.id",
-    ),
-    step("lava_scheduler_app_notification", Action::Delete, B, "x.test_job_id = b.id"),
-    step("lava_scheduler_app_devicestatetransition", Action::SetNull("job_id"), B, "x.job_id = b.id"),
-    step("lava_scheduler_app_device", Action::SetNull("current_job_id"), B, "x.current_job_id = b.id"),
+    )
+    .bounded("n.test_job_id"),
+    step("lava_scheduler_app_notification", Action::Delete, B, "x.test_job_id = b.id")
+        .bounded("x.test_job_id"),
+    step("lava_scheduler_app_devicestatetransition", Action::SetNull("job_id"), B, "x.job_id = b.id")
+        .bounded("x.job_id"),
+    step("lava_scheduler_app_device", Action::SetNull("current_job_id"), B, "x.current_job_id = b.id")
+        .bounded("x.current_job_id"),
     step(
         "lava_scheduler_app_device",
         Action::SetNull("last_health_report_job_id"),
         B,
         "x.last_health_report_job_id = b.id",
-    ),
+    )
+    .bounded("x.last_health_report_job_id"),
     // TestData.attributes is a GenericRelation: Django deletes them.
     step(
         "lava_results_app_namedtestattribute",
@@ -220,9 +247,9 @@ pub const STEPS: [Step; 17] = [
     step("lava_results_app_testset", Action::Delete, SUITES, "x.suite_id = s.id"),
     // The two tables pointing at the job go by that reference itself (the
     // same rows as the work tables hold, under the batch's lock).
-    step("lava_results_app_testsuite", Action::Delete, B, "x.job_id = b.id"),
-    step("lava_results_app_testdata", Action::Delete, B, "x.testjob_id = b.id"),
-    step(schema::TESTJOB, Action::Delete, B, "x.id = b.id"),
+    step("lava_results_app_testsuite", Action::Delete, B, "x.job_id = b.id").bounded("x.job_id"),
+    step("lava_results_app_testdata", Action::Delete, B, "x.testjob_id = b.id").bounded("x.testjob_id"),
+    step(schema::TESTJOB, Action::Delete, B, "x.id = b.id").bounded("x.id"),
 ];
 
 impl Step {
@@ -234,11 +261,19 @@ impl Step {
         }
     }
 
+    /// The statement for one batch; `$1` and `$2` are its lowest and
+    /// highest job id.
     fn statement(&self) -> String {
+        let bound = match self.job_column {
+            Some(column) => format!(" AND {column} BETWEEN $1 AND $2"),
+            None => String::new(),
+        };
         match self.action {
-            Action::Delete => format!("DELETE FROM {} x USING {} WHERE {}", self.table, self.using, self.on),
+            Action::Delete => {
+                format!("DELETE FROM {} x USING {} WHERE {}{bound}", self.table, self.using, self.on)
+            }
             Action::SetNull(c) => {
-                format!("UPDATE {} x SET {c} = NULL FROM {} WHERE {}", self.table, self.using, self.on)
+                format!("UPDATE {} x SET {c} = NULL FROM {} WHERE {}{bound}", self.table, self.using, self.on)
             }
         }
     }
@@ -276,12 +311,14 @@ fn create_work_tables(client: &mut postgres::Client) -> Result<()> {
     client.batch_execute(&sql).map_err(db_err("creating the batch's work tables", ""))
 }
 
-/// Fills the work tables from the batch table (already filled), analyzing
-/// each.
-fn fill_work_tables(tx: &mut postgres::Transaction<'_>, timeout: &str) -> Result<()> {
+/// Fills the work tables from the batch table (already filled, its job ids
+/// all in `ids`), analyzing each.
+fn fill_work_tables(tx: &mut postgres::Transaction<'_>, ids: (i32, i32), timeout: &str) -> Result<()> {
     tx.batch_execute(&format!("ANALYZE {BATCH}")).map_err(db_err("analyzing the batch", timeout))?;
     for (table, fill) in WORK_TABLES {
-        tx.batch_execute(fill).map_err(db_err(&format!("filling {table}"), timeout))?;
+        let bounds: [&(dyn postgres::types::ToSql + Sync); 2] = [&ids.0, &ids.1];
+        let params = if fill.contains("$1") { &bounds[..] } else { &[] };
+        tx.execute(fill, params).map_err(db_err(&format!("filling {table}"), timeout))?;
         tx.batch_execute(&format!("ANALYZE {table}"))
             .map_err(db_err(&format!("analyzing {table}"), timeout))?;
     }
@@ -672,7 +709,7 @@ fn plan(
         schema::TESTJOB
     ))
     .map_err(db_err("selecting the V1 jobs", ""))?;
-    fill_work_tables(&mut tx, "")?;
+    fill_work_tables(&mut tx, (i32::MIN, i32::MAX), "")?;
     let counts: Vec<String> = STEPS.iter().enumerate().map(|(i, s)| s.count(&STEPS[..i])).collect();
     let sql = format!("SELECT (SELECT count(*) FROM {BATCH}), {}", counts.join(", "));
     let row = tx.query_one(&sql, &[]).map_err(db_err("counting what would be removed", ""))?;
@@ -1046,8 +1083,11 @@ impl Batches<'_, '_> {
                 tx.rollback().map_err(db_err("ending the last batch", timeout))?;
                 return Ok(());
             }
-            fill_work_tables(&mut tx, timeout)?;
             self.report.timed("select a batch", phase);
+            let phase = Instant::now();
+            let ids = (jobs[0].0, jobs[jobs.len() - 1].0);
+            fill_work_tables(&mut tx, ids, timeout)?;
+            self.report.timed("fill the work tables", phase);
             last = jobs.last().map_or(last, |j| j.0);
             // Beside this batch, the committed jobs whose directories could
             // not all be removed yet stay recorded, for a rerun to finish.
@@ -1059,7 +1099,7 @@ impl Batches<'_, '_> {
             }
             self.report.timed("write the pending file", phase);
             fault::point("jobs-after-pending");
-            let counts = delete(&mut tx, &sql.steps, timeout, self.report)?;
+            let counts = delete(&mut tx, &sql.steps, ids, timeout, self.report)?;
             fault::point("jobs-before-commit");
             let phase = Instant::now();
             tx.commit().map_err(db_err("committing a batch", timeout))?;
@@ -1142,6 +1182,7 @@ fn select(
 fn delete(
     tx: &mut postgres::Transaction<'_>,
     steps: &[(Step, String)],
+    ids: (i32, i32),
     timeout: &str,
     report: &mut JobsRmReport,
 ) -> Result<Vec<u64>> {
@@ -1159,9 +1200,11 @@ fn delete(
     fault::point("jobs-after-fk-drop");
     let phase = Instant::now();
     let mut counts = Vec::with_capacity(steps.len());
+    let bounds: [&(dyn postgres::types::ToSql + Sync); 2] = [&ids.0, &ids.1];
     for (step, sql) in steps {
+        let params = if step.job_column.is_some() { &bounds[..] } else { &[] };
         let n = tx
-            .execute(sql.as_str(), &[])
+            .execute(sql.as_str(), params)
             .map_err(db_err(&format!("deleting from {}", step.table), timeout))?;
         counts.push(n);
     }
@@ -1237,6 +1280,15 @@ mod tests {
                     .any(|s| s.table == table && s.using == B && s.on == format!("x.{column} = b.id")),
                 "{table}.{column}"
             );
+        }
+        // A step joining the batch bounds the very column it equates with
+        // the batch's ids; one that does not, bounds nothing.
+        for s in STEPS {
+            match s.job_column {
+                Some(c) => assert!(s.on.contains(&format!("{c} = b.id")), "{}: {c}", s.table),
+                None => assert!(!s.using.contains("lava_v1_batch"), "{}", s.table),
+            }
+            assert_eq!(s.statement().contains("$1"), s.job_column.is_some(), "{}", s.table);
         }
         assert_eq!(STEPS.last().unwrap().table, schema::TESTJOB);
     }

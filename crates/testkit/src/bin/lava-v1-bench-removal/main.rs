@@ -95,11 +95,30 @@ struct Options {
     scales: Vec<u32>,
     runs: usize,
     replay_up_to: u32,
+    /// The steps to run (`--only`), all of them by default.
+    only: Vec<String>,
+    /// `jobs rm --batch-size`, when given.
+    batch_size: Option<u32>,
+}
+
+/// The steps `--only` may name, in the order they run.
+const STEPS: [&str; 8] = ["status", "backup", "drop", "postinst", "jobs", "dirs", "replay", "files"];
+
+impl Options {
+    fn runs(&self, step: &str) -> bool {
+        self.only.is_empty() || self.only.iter().any(|s| s == step)
+    }
+
+    /// Whether a step that reads the media tree runs.
+    fn needs_media(&self) -> bool {
+        ["status", "backup", "postinst", "dirs", "files"].iter().any(|s| self.runs(s))
+    }
 }
 
 impl Options {
     fn parse(args: &[String]) -> Options {
-        let mut o = Options { scales: Vec::new(), runs: 3, replay_up_to: 100 };
+        let mut o =
+            Options { scales: Vec::new(), runs: 3, replay_up_to: 100, only: Vec::new(), batch_size: None };
         let mut it = args.iter();
         while let Some(a) = it.next() {
             let mut value = |name: &str| -> u32 {
@@ -110,6 +129,18 @@ impl Options {
             match a.as_str() {
                 "--runs" => o.runs = value("--runs").max(1) as usize,
                 "--replay-up-to" => o.replay_up_to = value("--replay-up-to"),
+                "--batch-size" => o.batch_size = Some(value("--batch-size")),
+                "--only" => {
+                    let list = it.next().expect("--only needs a comma-separated list of steps");
+                    for step in list.split(',') {
+                        assert!(
+                            STEPS.contains(&step),
+                            "--only: unknown step {step:?}; the steps: {}",
+                            STEPS.join(",")
+                        );
+                        o.only.push(step.to_owned());
+                    }
+                }
                 s => o.scales.push(s.parse().expect("SCALE is a whole number")),
             }
         }
@@ -337,8 +368,12 @@ fn measure(bench: &Bench, scale: u32, o: &Options) -> Row {
     load(&bench.cluster, &t, &Seed { scale, media: false, django110_names: false });
     bench.cluster.client(&t).batch_execute("VACUUM ANALYZE").unwrap();
     let master = base.join(format!("media-{scale}"));
-    bench.say(&format!("scale {scale}: writing the media tree"));
-    write_media(&mut bench.cluster.client(&t), &master);
+    if o.needs_media() {
+        bench.say(&format!("scale {scale}: writing the media tree"));
+        write_media(&mut bench.cluster.client(&t), &master);
+    } else {
+        std::fs::create_dir_all(&master).unwrap();
+    }
     sync();
     row.seed = started.elapsed();
     row.v1_jobs = bench.count(&t, "SELECT count(*) FROM lava_scheduler_app_testjob WHERE NOT is_pipeline");
@@ -355,12 +390,14 @@ fn measure(bench: &Bench, scale: u32, o: &Options) -> Row {
     ));
 
     // Read-only steps, on the live template itself.
-    bench.say(&format!("scale {scale}: status"));
-    let r = bench.tool(&t, &master, &["status"]);
-    (row.status, row.rss[0]) = (r.took, r.rss_kib);
+    if o.runs("status") {
+        bench.say(&format!("scale {scale}: status"));
+        let r = bench.tool(&t, &master, &["status"]);
+        (row.status, row.rss[0]) = (r.took, r.rss_kib);
+    }
 
     let (mut ours, mut theirs) = (vec![], vec![]);
-    for run in 0..o.runs {
+    for run in 0..o.runs * usize::from(o.runs("backup")) {
         bench.say(&format!("scale {scale}: backup, run {}/{}", run + 1, o.runs));
         let dir = base.join("backups");
         let mine = || {
@@ -387,7 +424,7 @@ fn measure(bench: &Bench, scale: u32, o: &Options) -> Row {
     row.backup = (median(ours), median(theirs));
 
     let (mut ours, mut theirs) = (vec![], vec![]);
-    for run in 0..o.runs {
+    for run in 0..o.runs * usize::from(o.runs("drop")) {
         bench.say(&format!("scale {scale}: drop, run {}/{}", run + 1, o.runs));
         bench.clone_db(&t, "b_drop_sql");
         theirs.push(bench.psql("b_drop_sql", &baseline::drop_sql()));
@@ -437,10 +474,12 @@ fn measure(bench: &Bench, scale: u32, o: &Options) -> Row {
         bench.drop_db("b_postinst_sql");
         took
     };
-    let theirs = plain();
-    let r = mine();
-    row.postinst = (r.took, theirs);
-    row.rss[3] = r.rss_kib;
+    if o.runs("postinst") {
+        let theirs = plain();
+        let r = mine();
+        row.postinst = (r.took, theirs);
+        row.rss[3] = r.rss_kib;
+    }
 
     // jobs rm needs the unfinished V1 jobs finished before the drop.
     bench.say(&format!("scale {scale}: marking the unfinished V1 jobs canceled, for jobs rm"));
@@ -459,7 +498,12 @@ fn measure(bench: &Bench, scale: u32, o: &Options) -> Row {
     let check_all = scale <= 100;
     let mut reference = None;
     let (mut ours, mut theirs, mut phases) = (vec![], vec![], vec![]);
-    for run in 0..o.runs {
+    let mut jobs_args = vec!["jobs", "rm", "--v1"];
+    let batch_size = o.batch_size.map(|n| n.to_string());
+    if let Some(n) = &batch_size {
+        jobs_args.extend(["--batch-size", n.as_str()]);
+    }
+    for run in 0..o.runs * usize::from(o.runs("jobs")) {
         bench.say(&format!("scale {scale}: jobs rm --v1 and the FK-swap SQL, run {}/{}", run + 1, o.runs));
         bench.clone_db(&t, "b_jobs_sql");
         let sql = baseline::jobs_rm_sql(&mut bench.cluster.client("b_jobs_sql"));
@@ -469,7 +513,7 @@ fn measure(bench: &Bench, scale: u32, o: &Options) -> Row {
         }
         bench.drop_db("b_jobs_sql");
         bench.clone_db(&t, "b_jobs");
-        let r = bench.tool("b_jobs", &empty, &["jobs", "rm", "--v1", "--json"]);
+        let r = bench.tool("b_jobs", &empty, &[jobs_args.as_slice(), &["--json"]].concat());
         ours.push(r.took);
         row.rss[4] = row.rss[4].max(r.rss_kib);
         let report: serde_json::Value = serde_json::from_str(&r.stdout).expect("jobs rm --json");
@@ -488,32 +532,48 @@ fn measure(bench: &Bench, scale: u32, o: &Options) -> Row {
     }
     row.jobs = (median(ours), median(theirs));
     phases.sort_by_key(|(t, _)| *t);
-    row.phases = phases.swap_remove(phases.len() / 2).1;
+    if !phases.is_empty() {
+        row.phases = phases.swap_remove(phases.len() / 2).1;
+    }
 
-    bench.say(&format!("scale {scale}: jobs rm --v1 with the output directories"));
-    bench.clone_db(&t, "b_jobs_dirs");
-    let media = base.join("media-jobs");
-    cp_a(&master, &media);
-    sync();
-    let r = bench.tool("b_jobs_dirs", &media, &["jobs", "rm", "--v1"]);
-    (row.jobs_with_dirs, row.rss[5]) = (r.took, r.rss_kib);
-    bench.drop_db("b_jobs_dirs");
-    rm_rf(&media);
+    if o.runs("dirs") {
+        bench.say(&format!("scale {scale}: jobs rm --v1 with the output directories"));
+        bench.clone_db(&t, "b_jobs_dirs");
+        let media = base.join("media-jobs");
+        cp_a(&master, &media);
+        sync();
+        let r = bench.tool("b_jobs_dirs", &media, &jobs_args);
+        (row.jobs_with_dirs, row.rss[5]) = (r.took, r.rss_kib);
+        bench.drop_db("b_jobs_dirs");
+        rm_rf(&media);
+    }
 
-    if scale <= o.replay_up_to {
+    if scale <= o.replay_up_to && o.runs("replay") {
+        let reference = reference.get_or_insert_with(|| {
+            bench.clone_db(&t, "b_jobs_sql");
+            let sql = baseline::jobs_rm_sql(&mut bench.cluster.client("b_jobs_sql"));
+            bench.psql("b_jobs_sql", &sql);
+            let f = bench.fingerprint("b_jobs_sql");
+            bench.drop_db("b_jobs_sql");
+            f
+        });
         bench.say(&format!("scale {scale}: LAVA's per-job statements (the replay; slow)"));
         bench.clone_db(&t, "b_replay");
         let started = Instant::now();
         replay::django_per_job(&bench.cluster, "b_replay");
         row.replay = Some(started.elapsed());
-        let diff = reference.as_ref().unwrap().diff(&bench.fingerprint("b_replay"));
+        let diff = reference.diff(&bench.fingerprint("b_replay"));
         assert_eq!(diff, Vec::<String>::new(), "the replay and the SQL baseline differ");
         bench.drop_db("b_replay");
     }
 
     // files rm runs past the drop: on the database `drop` left.
+    if o.runs("files") && !o.runs("drop") {
+        bench.clone_db(&t, "b_drop");
+        bench.tool("b_drop", &master, &["drop", "--yes"]);
+    }
     let (mut ours, mut theirs) = (vec![], vec![]);
-    for run in 0..o.runs {
+    for run in 0..o.runs * usize::from(o.runs("files")) {
         bench.say(&format!("scale {scale}: files rm and rm -rf, run {}/{}", run + 1, o.runs));
         let (a, b) = (base.join("media-a"), base.join("media-b"));
         for m in [&a, &b] {
@@ -559,7 +619,13 @@ fn print_tables(rows: &[Row]) {
     println!("\n### The whole removal (medians; ratio = lava-v1 / baseline)\n");
     println!("| scale | V1 jobs | V1 results | database | media | seeding | status | backup (pg_dump + tar) | drop (DDL by hand) | postinst configure (pg_dump + tar + DDL) | files rm (rm -rf) |");
     println!("|---|---|---|---|---|---|---|---|---|---|---|");
-    let pair = |(o, b): (Duration, Duration)| format!("{} ({}) {}", secs(o), secs(b), ratio(o, b));
+    let pair = |(o, b): (Duration, Duration)| {
+        if o.is_zero() && b.is_zero() {
+            "not run".to_owned()
+        } else {
+            format!("{} ({}) {}", secs(o), secs(b), ratio(o, b))
+        }
+    };
     for r in rows {
         println!(
             "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
