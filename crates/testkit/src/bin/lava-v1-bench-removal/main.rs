@@ -439,7 +439,6 @@ fn measure(bench: &Bench, scale: u32, o: &Options) -> Row {
     }
     row.drop = (median(ours), median(theirs));
 
-    bench.say(&format!("scale {scale}: the postinst (backup and drop), and pg_dump + tar + drop SQL"));
     let mine = || {
         bench.clone_db(&t, "b_postinst");
         let conf = base.join("postinst");
@@ -475,6 +474,7 @@ fn measure(bench: &Bench, scale: u32, o: &Options) -> Row {
         took
     };
     if o.runs("postinst") {
+        bench.say(&format!("scale {scale}: the postinst (backup and drop), and pg_dump + tar + drop SQL"));
         let theirs = plain();
         let r = mine();
         row.postinst = (r.took, theirs);
