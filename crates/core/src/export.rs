@@ -604,7 +604,8 @@ fn write_export(tx: &mut postgres::Transaction<'_>, src: &Source, path: &Path) -
         conn.execute_batch(view).map_err(sqlite_err(path, "creating the views"))?;
     }
     write_info(tx, &conn, path, src, &counts)?;
-    conn.execute_batch("ANALYZE").map_err(sqlite_err(path, "analysing"))?;
+    // Statistics from a sample of each index, enough for the planner.
+    conn.execute_batch("PRAGMA analysis_limit = 1000; ANALYZE").map_err(sqlite_err(path, "analysing"))?;
     phase("analysed");
     conn.close().map_err(|(_, e)| sqlite_err(path, "closing")(e))?;
     Ok(Written { counts, media_files: media.files, media_bytes: media.bytes, problems: media.problems })
@@ -1163,40 +1164,88 @@ fn write_media(conn: &Connection, path: &Path, src: &Source) -> Result<MediaTall
         ))
         .map_err(err("creating the media tables"))?;
     }
-    let mut tally = MediaTally::default();
-    let problem = |tally: &mut MediaTally,
-                   table: &str,
-                   row: Option<i64>,
-                   field: Option<&str>,
-                   file: Option<&str>,
-                   what: String| {
-        tally.problems += 1;
-        conn.execute(
-            "INSERT INTO export_problems (table_name, row_id, field, path, problem) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![table, row, field, file, what],
-        )
-        .map(|_| ())
-        .map_err(err("writing export_problems"))
-    };
-    conn.execute_batch("BEGIN").map_err(err("starting a transaction"))?;
+    let mut out = MediaOut { conn, path, tally: MediaTally::default() };
+    out.conn.execute_batch("BEGIN").map_err(err("starting a transaction"))?;
     let root = match fdsafe::remove::open_root(&src.media_root) {
         Ok(root) => Some(root),
         Err(e) => {
-            problem(
-                &mut tally,
-                "media root",
-                None,
-                None,
-                Some(&src.media_root.display().to_string()),
-                format!("cannot open the media root: {}; no V1 file was stored", e.source),
-            )?;
+            let root = src.media_root.display().to_string();
+            let what = format!("cannot open the media root: {}; no V1 file was stored", e.source);
+            out.problem("media root", None, None, Some(&root), what)?;
             None
         }
     };
     let root_dev = root.as_ref().and_then(|r| nix::sys::stat::fstat(r.as_raw_fd()).ok()).map(|st| st.st_dev);
-    let mut buf = vec![0u8; 256 * 1024];
     if let (Some(root), Some(root_dev)) = (root, root_dev) {
-        for (table, key, parent, fields) in MEDIA {
+        // Other threads open, read, decompress and hash the files while
+        // this one stores those before: chunk `n` goes to reader `n %
+        // READERS` and comes back from it, so files come back in order; at
+        // most `IN_FLIGHT` chunks at a time, so memory stays bounded.
+        let root = fdsafe::fd::reopen_dir(&root).map_err(io_err(&src.media_root, "opening again"))?;
+        std::thread::scope(|scope| {
+            let mut readers = Vec::with_capacity(READERS);
+            for _ in 0..READERS {
+                let (want, wanted) = std::sync::mpsc::sync_channel(IN_FLIGHT);
+                let (ready_send, ready) = std::sync::mpsc::sync_channel(IN_FLIGHT);
+                let root = &root;
+                scope.spawn(move || read_chunks(root, root_dev, wanted, ready_send));
+                readers.push((want, ready));
+            }
+            // Returning drops the senders, which ends the readers, whether
+            // or not everything went.
+            out.store_all(src, readers)
+        })?;
+    }
+    out.conn.execute_batch("COMMIT").map_err(err("writing the media"))?;
+    Ok(out.tally)
+}
+
+/// A media file asked of the reading thread and not yet stored.
+struct Asked {
+    /// Index in [`MEDIA`].
+    media: usize,
+    id: i64,
+    /// Index in that table's path columns.
+    field: usize,
+    rel: String,
+}
+
+/// Where [`write_media`] stores.
+struct MediaOut<'a> {
+    conn: &'a Connection,
+    path: &'a Path,
+    tally: MediaTally,
+}
+
+impl MediaOut<'_> {
+    /// A row of `export_problems`.
+    fn problem(
+        &mut self,
+        table: &str,
+        row: Option<i64>,
+        field: Option<&str>,
+        file: Option<&str>,
+        what: String,
+    ) -> Result<()> {
+        self.tally.problems += 1;
+        self.conn
+            .execute(
+                "INSERT INTO export_problems (table_name, row_id, field, path, problem) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![table, row, field, file, what],
+            )
+            .map(|_| ())
+            .map_err(sqlite_err(self.path, "writing export_problems"))
+    }
+
+    /// Asks the readers, in turn, for every file the exported rows name,
+    /// [`CHUNK`] at a time, and stores each as it comes back.
+    fn store_all(&mut self, src: &Source, readers: Vec<Reader>) -> Result<()> {
+        let err = |doing: &str| sqlite_err(self.path, doing.to_owned());
+        let stopped = || Error::refused("reading the media files stopped".to_owned());
+        let mut flight = Flight { readers, pending: Default::default(), sent: 0, received: 0 };
+        let mut chunk = Vec::with_capacity(CHUNK);
+        let mut buf = vec![0u8; 256 * 1024];
+        for (media, (_, _, parent, fields)) in MEDIA.iter().enumerate() {
             if !src.v1.iter().any(|t| t == parent) {
                 continue;
             }
@@ -1204,34 +1253,66 @@ fn write_media(conn: &Connection, path: &Path, src: &Source) -> Result<MediaTall
                 "SELECT id, {} FROM {parent} ORDER BY id",
                 fields.iter().map(|f| quote_ident(f)).collect::<Vec<_>>().join(", ")
             );
-            let mut stmt = conn.prepare(&select).map_err(err("reading the media paths"))?;
+            let mut stmt = self.conn.prepare(&select).map_err(err("reading the media paths"))?;
             let mut rows = stmt.query([]).map_err(err("reading the media paths"))?;
             while let Some(row) = rows.next().map_err(err("reading the media paths"))? {
                 let id: i64 = row.get(0).map_err(err("reading the media paths"))?;
-                for (i, field) in fields.iter().enumerate() {
-                    let rel: Option<String> = row.get(i + 1).map_err(err("reading the media paths"))?;
+                for (field, name) in fields.iter().enumerate() {
+                    let rel: Option<String> = row.get(field + 1).map_err(err("reading the media paths"))?;
                     let Some(rel) = rel.filter(|r| !r.is_empty()) else { continue };
-                    let gzip = *field == "gz_content";
-                    match store_file(
-                        conn, path, &root, root_dev, table, key, id, field, &rel, gzip, &mut buf,
-                    )? {
-                        Stored::Ok { bytes, note } => {
-                            tally.files += 1;
-                            tally.bytes += bytes;
-                            if let Some(note) = note {
-                                problem(&mut tally, parent, Some(id), Some(field), Some(&rel), note)?;
-                            }
+                    chunk.push((rel.clone(), *name == "gz_content"));
+                    flight.pending.push_back(Asked { media, id, field, rel });
+                    if chunk.len() == CHUNK {
+                        if flight.sent - flight.received == IN_FLIGHT {
+                            let ready = flight.receive().ok_or_else(stopped)?;
+                            self.store_chunk(&mut flight, ready, &mut buf)?;
                         }
-                        Stored::Problem(what) => {
-                            problem(&mut tally, parent, Some(id), Some(field), Some(&rel), what)?
-                        }
+                        flight
+                            .send(std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK)))
+                            .ok_or_else(stopped)?;
                     }
                 }
             }
         }
+        if !chunk.is_empty() {
+            if flight.sent - flight.received == IN_FLIGHT {
+                let ready = flight.receive().ok_or_else(stopped)?;
+                self.store_chunk(&mut flight, ready, &mut buf)?;
+            }
+            flight.send(chunk).ok_or_else(stopped)?;
+        }
+        while flight.received < flight.sent {
+            let ready = flight.receive().ok_or_else(stopped)?;
+            self.store_chunk(&mut flight, ready, &mut buf)?;
+        }
+        Ok(())
     }
-    conn.execute_batch("COMMIT").map_err(err("writing the media"))?;
-    Ok(tally)
+
+    /// Stores a chunk as it came back, each file as the one asked for.
+    fn store_chunk(&mut self, flight: &mut Flight, ready: Vec<Ready>, buf: &mut [u8]) -> Result<()> {
+        for r in ready {
+            let asked = flight.pending.pop_front().expect("a file asked for per file read");
+            self.store_next(asked, r, buf)?;
+        }
+        Ok(())
+    }
+
+    /// Stores the file `asked`, as the reading thread left it.
+    fn store_next(&mut self, asked: Asked, ready: Ready, buf: &mut [u8]) -> Result<()> {
+        let (table, key, parent, fields) = MEDIA[asked.media];
+        let (id, field, rel) = (asked.id, fields[asked.field], asked.rel.as_str());
+        match store(self.conn, self.path, ready, table, key, id, field, rel, field == "gz_content", buf)? {
+            Stored::Ok { bytes, note } => {
+                self.tally.files += 1;
+                self.tally.bytes += bytes;
+                if let Some(note) = note {
+                    self.problem(parent, Some(id), Some(field), Some(rel), note)?;
+                }
+                Ok(())
+            }
+            Stored::Problem(what) => self.problem(parent, Some(id), Some(field), Some(rel), what),
+        }
+    }
 }
 
 /// What became of one file.
@@ -1253,15 +1334,128 @@ fn why(e: &std::io::Error) -> String {
     }
 }
 
-/// Stores the file `rel` (below `root`) as the row (`id`, `field`) of the
-/// media table `table`, streaming it into a BLOB; a gzip file is
-/// decompressed (read twice: once to learn its size, once to store it).
-#[allow(clippy::too_many_arguments)]
-fn store_file(
-    conn: &Connection,
-    path: &Path,
+/// Threads reading the media files.
+const READERS: usize = 2;
+/// Files asked of a reader at once (one hand-over per file would cost
+/// more than reading a small one).
+const CHUNK: usize = 64;
+/// Chunks asked for and not yet stored.
+const IN_FLIGHT: usize = 4;
+/// What a reader holds in memory for one chunk, at most (and one file
+/// more): past it, the rest of the chunk is only opened, and streamed.
+const CHUNK_BYTES: usize = 2 * 1024 * 1024;
+
+/// A reader thread: where it is asked for a chunk of files (path, and
+/// whether it is gzip), and where it gives them back.
+type Reader = (std::sync::mpsc::SyncSender<Vec<(String, bool)>>, std::sync::mpsc::Receiver<Vec<Ready>>);
+
+/// The chunks handed to the readers, in turn, and the files asked for and
+/// not yet stored, in order.
+struct Flight {
+    readers: Vec<Reader>,
+    pending: std::collections::VecDeque<Asked>,
+    sent: usize,
+    received: usize,
+}
+
+impl Flight {
+    fn send(&mut self, chunk: Vec<(String, bool)>) -> Option<()> {
+        self.readers[self.sent % READERS].0.send(chunk).ok()?;
+        self.sent += 1;
+        Some(())
+    }
+
+    fn receive(&mut self) -> Option<Vec<Ready>> {
+        let ready = self.readers[self.received % READERS].1.recv().ok()?;
+        self.received += 1;
+        Some(ready)
+    }
+}
+
+/// A reader thread's work: each chunk asked for, read (see [`prepare`]).
+fn read_chunks(
     root: &impl AsRawFd,
     root_dev: u64,
+    wanted: std::sync::mpsc::Receiver<Vec<(String, bool)>>,
+    ready: std::sync::mpsc::SyncSender<Vec<Ready>>,
+) {
+    for chunk in wanted {
+        let mut held = 0usize;
+        let mut out = Vec::with_capacity(chunk.len());
+        for (rel, gzip) in chunk {
+            let r = prepare(root, root_dev, &rel, gzip, held < CHUNK_BYTES);
+            if let Ready::Small(small) = &r {
+                held += small.content.len();
+            }
+            out.push(r);
+        }
+        if ready.send(out).is_err() {
+            return;
+        }
+    }
+}
+
+/// A media file as the reading thread leaves it for [`store`].
+enum Ready {
+    /// Read whole (see [`read_small`]).
+    Small(Small),
+    /// Open, to be streamed (too large to be held in memory, or its
+    /// chunk holds enough already).
+    Large(File),
+    /// Not read, and why.
+    Problem(String),
+}
+
+/// A small file read once: what to store and what the file was.
+struct Small {
+    content: Vec<u8>,
+    sha: String,
+    decompressed: bool,
+    file_bytes: u64,
+    file_sha: String,
+    note: Option<String>,
+}
+
+/// Opens `rel` below `root` (never following a link, never leaving the
+/// file system) and, when it is small and `read` says so, reads,
+/// decompresses and hashes it.
+fn prepare(root: &impl AsRawFd, root_dev: u64, rel: &str, gzip: bool, read: bool) -> Ready {
+    if !fdsafe::fd::is_plain_relative(rel) {
+        return Ready::Problem("not a plain relative path below the media root; not read".into());
+    }
+    let mut file = match fdsafe::fd::open_at(root, rel) {
+        Ok(f) => f,
+        Err(e) => return Ready::Problem(why(&e)),
+    };
+    let meta = match file.metadata() {
+        Ok(m) => m,
+        Err(e) => return Ready::Problem(why(&e)),
+    };
+    if meta.dev() != root_dev {
+        return Ready::Problem(
+            "on another file system (a mount point below the media root); not read".into(),
+        );
+    }
+    if meta.len() > SMALL_FILE || !read {
+        return Ready::Large(file);
+    }
+    match read_small(&mut file, gzip) {
+        Ok(Some(small)) => Ready::Small(small),
+        Ok(None) => match file.rewind() {
+            Ok(()) => Ready::Large(file),
+            Err(e) => Ready::Problem(why(&e)),
+        },
+        Err(e) => Ready::Problem(why(&e)),
+    }
+}
+
+/// Stores what [`prepare`] made of the file `rel` as the row (`id`,
+/// `field`) of the media table `table`.
+#[allow(clippy::too_many_arguments)]
+fn store(
+    conn: &Connection,
+    path: &Path,
+    ready: Ready,
     table: &str,
     key: &str,
     id: i64,
@@ -1270,30 +1464,48 @@ fn store_file(
     gzip: bool,
     buf: &mut [u8],
 ) -> Result<Stored> {
-    if !fdsafe::fd::is_plain_relative(rel) {
-        return Ok(Stored::Problem("not a plain relative path below the media root; not read".into()));
-    }
-    let mut file = match fdsafe::fd::open_at(root, rel) {
-        Ok(f) => f,
-        Err(e) => return Ok(Stored::Problem(why(&e))),
+    let small = match ready {
+        Ready::Problem(what) => return Ok(Stored::Problem(what)),
+        Ready::Large(file) => return store_large(conn, path, file, table, key, id, field, rel, gzip, buf),
+        Ready::Small(small) => small,
     };
-    let meta = match file.metadata() {
-        Ok(m) => m,
-        Err(e) => return Ok(Stored::Problem(why(&e))),
-    };
-    if meta.dev() != root_dev {
-        return Ok(Stored::Problem(
-            "on another file system (a mount point below the media root); not read".into(),
-        ));
-    }
-    if meta.len() <= SMALL_FILE {
-        if let Some(stored) = store_small(conn, path, &mut file, table, key, id, field, rel, gzip)? {
-            return Ok(stored);
-        }
-        if let Err(e) = file.rewind() {
-            return Ok(Stored::Problem(why(&e)));
-        }
-    }
+    conn.prepare_cached(&format!(
+        "INSERT INTO {table} ({key}, field, path, content, bytes, sha256, decompressed, file_bytes, file_sha256)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+    ))
+    .and_then(|mut stmt| {
+        stmt.execute(params![
+            id,
+            field,
+            rel,
+            small.content,
+            small.content.len() as i64,
+            small.sha,
+            small.decompressed,
+            small.file_bytes as i64,
+            small.file_sha
+        ])
+    })
+    .map_err(sqlite_err(path, format!("writing {table}")))?;
+    Ok(Stored::Ok { bytes: small.content.len() as u64, note: small.note })
+}
+
+/// Streams a large file into a BLOB of `table`: read once for its size
+/// and SHA-256 (and, compressed, once more for what it decompresses to),
+/// then once into the BLOB, hashed again on the way.
+#[allow(clippy::too_many_arguments)]
+fn store_large(
+    conn: &Connection,
+    path: &Path,
+    mut file: File,
+    table: &str,
+    key: &str,
+    id: i64,
+    field: &str,
+    rel: &str,
+    gzip: bool,
+    buf: &mut [u8],
+) -> Result<Stored> {
     // The file as it is: its size and SHA-256; for a gzip file, also what
     // it decompresses to.
     let (file_bytes, file_sha) = match hash_reader(&mut file, buf, u64::MAX) {
@@ -1368,34 +1580,19 @@ fn store_file(
 const SMALL_FILE: u64 = 1024 * 1024;
 const SMALL_CONTENT: u64 = 4 * 1024 * 1024;
 
-/// [`store_file`] for a small file, read once; `None` when it is not small
-/// after all (it grew, or decompresses to more than [`SMALL_CONTENT`]).
-#[allow(clippy::too_many_arguments)]
-fn store_small(
-    conn: &Connection,
-    path: &Path,
-    file: &mut File,
-    table: &str,
-    key: &str,
-    id: i64,
-    field: &str,
-    rel: &str,
-    gzip: bool,
-) -> Result<Option<Stored>> {
+/// A small file, read once: `None` when it is not small after all (it
+/// grew, or decompresses to more than [`SMALL_CONTENT`]).
+fn read_small(file: &mut File, gzip: bool) -> std::io::Result<Option<Small>> {
     let mut raw = Vec::new();
-    if let Err(e) = file.take(SMALL_FILE + 1).read_to_end(&mut raw) {
-        return Ok(Some(Stored::Problem(why(&e))));
-    }
+    file.take(SMALL_FILE + 1).read_to_end(&mut raw)?;
     if raw.len() as u64 > SMALL_FILE {
         return Ok(None);
     }
     let file_sha = hex(&Sha256::digest(&raw));
     let mut note = None;
-    let mut decompressed = Vec::new();
-    let is_decompressed = gzip
-        && match flate2::read::MultiGzDecoder::new(&raw[..])
-            .take(SMALL_CONTENT + 1)
-            .read_to_end(&mut decompressed)
+    let mut content = Vec::new();
+    let decompressed = gzip
+        && match flate2::read::MultiGzDecoder::new(&raw[..]).take(SMALL_CONTENT + 1).read_to_end(&mut content)
         {
             Ok(n) if n as u64 > SMALL_CONTENT => return Ok(None),
             Ok(_) => true,
@@ -1404,27 +1601,14 @@ fn store_small(
                 false
             }
         };
-    let content = if is_decompressed { &decompressed } else { &raw };
-    let sha = if is_decompressed { hex(&Sha256::digest(content)) } else { file_sha.clone() };
-    conn.prepare_cached(&format!(
-        "INSERT INTO {table} ({key}, field, path, content, bytes, sha256, decompressed, file_bytes, file_sha256)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
-    ))
-    .and_then(|mut stmt| {
-        stmt.execute(params![
-            id,
-            field,
-            rel,
-            content,
-            content.len() as i64,
-            sha,
-            is_decompressed,
-            raw.len() as i64,
-            file_sha
-        ])
-    })
-    .map_err(sqlite_err(path, format!("writing {table}")))?;
-    Ok(Some(Stored::Ok { bytes: content.len() as u64, note }))
+    let file_bytes = raw.len() as u64;
+    let (content, sha) = if decompressed {
+        let sha = hex(&Sha256::digest(&content));
+        (content, sha)
+    } else {
+        (raw, file_sha.clone())
+    };
+    Ok(Some(Small { content, sha, decompressed, file_bytes, file_sha, note }))
 }
 
 /// Reads `r` to its end (or past `limit`): bytes read and SHA-256.
@@ -1534,11 +1718,74 @@ fn write_info(
 /// The checks before the rename: rows per table, integrity, foreign keys,
 /// every BLOB against its SHA-256.
 fn check(path: &Path, w: &Written) -> Result<()> {
-    // One after the other: run side by side on this two-core kind of
-    // machine, they took longer in all.
-    check_rows_and_keys(path, w)?;
-    check_integrity(path)?;
-    check_blobs(path)
+    // `PRAGMA integrity_check` is `PRAGMA quick_check` (every page and
+    // B-tree of the file, each row against its columns) plus, table by
+    // table, each index against its table.  Two threads share that work,
+    // each on its own read-only connection: one runs the quick check and
+    // the other checks, the other the tables, largest first; then both
+    // take tables until none is left.
+    let tables = {
+        let conn = open_for_check(path)?;
+        let err = sqlite_err(path, "listing the tables");
+        let mut stmt = conn.prepare("SELECT name FROM sqlite_schema WHERE type = 'table'").map_err(&err)?;
+        let mut names: Vec<String> =
+            stmt.query_map([], |r| r.get(0)).map_err(&err)?.collect::<rusqlite::Result<_>>().map_err(&err)?;
+        names.sort_by_key(|t| std::cmp::Reverse(w.counts.get(t).copied().unwrap_or(0)));
+        std::sync::Mutex::new(std::collections::VecDeque::from(names))
+    };
+    std::thread::scope(|scope| {
+        let indexes = scope.spawn(|| check_tables(path, &tables));
+        let first = check_quick(path)
+            .and_then(|()| check_rows_and_keys(path, w))
+            .and_then(|()| check_blobs(path))
+            .and_then(|()| check_tables(path, &tables));
+        let second =
+            indexes.join().unwrap_or_else(|_| Err(check_failed(path, "the integrity check failed".into())));
+        first.and(second)
+    })
+}
+
+/// `PRAGMA integrity_check(table)` for each table taken from `tables`
+/// until none is left.
+fn check_tables(path: &Path, tables: &std::sync::Mutex<std::collections::VecDeque<String>>) -> Result<()> {
+    let started = std::time::Instant::now();
+    let conn = open_for_check(path)?;
+    let err = sqlite_err(path, "checking integrity");
+    loop {
+        let Some(table) = tables.lock().unwrap_or_else(std::sync::PoisonError::into_inner).pop_front() else {
+            break;
+        };
+        let lines =
+            pragma_lines(&conn, &format!("PRAGMA integrity_check({})", quote_ident(&table))).map_err(&err)?;
+        if lines != ["ok"] {
+            return Err(check_failed(path, format!("PRAGMA integrity_check({table}): {}", lines.join("; "))));
+        }
+    }
+    log::debug!(
+        "export check: tables and their indexes in {:.3} s ({})",
+        started.elapsed().as_secs_f64(),
+        memory()
+    );
+    Ok(())
+}
+
+/// `PRAGMA quick_check` says `ok`.
+fn check_quick(path: &Path) -> Result<()> {
+    let started = std::time::Instant::now();
+    let conn = open_for_check(path)?;
+    let lines = pragma_lines(&conn, "PRAGMA quick_check").map_err(sqlite_err(path, "checking integrity"))?;
+    log::debug!("export check: quick check in {:.3} s", started.elapsed().as_secs_f64());
+    if lines != ["ok"] {
+        return Err(check_failed(path, format!("PRAGMA quick_check: {}", lines.join("; "))));
+    }
+    Ok(())
+}
+
+/// What a checking pragma says, line by line.
+fn pragma_lines(conn: &Connection, pragma: &str) -> rusqlite::Result<Vec<String>> {
+    let mut stmt = conn.prepare(pragma)?;
+    let lines = stmt.query_map([], |r| r.get(0))?.collect();
+    lines
 }
 
 fn open_for_check(path: &Path) -> Result<Connection> {
@@ -1548,21 +1795,6 @@ fn open_for_check(path: &Path) -> Result<Connection> {
 
 fn check_failed(path: &Path, reason: String) -> Error {
     Error::ExportCheck { path: path.to_owned(), reason }
-}
-
-/// `PRAGMA integrity_check` says `ok`.
-fn check_integrity(path: &Path) -> Result<()> {
-    let started = std::time::Instant::now();
-    let conn = open_for_check(path)?;
-    let err = sqlite_err(path, "checking integrity");
-    let mut stmt = conn.prepare("PRAGMA integrity_check").map_err(&err)?;
-    let lines: Vec<String> =
-        stmt.query_map([], |r| r.get(0)).map_err(&err)?.collect::<rusqlite::Result<_>>().map_err(&err)?;
-    log::debug!("export check: integrity in {:.3} s ({})", started.elapsed().as_secs_f64(), memory());
-    if lines != ["ok"] {
-        return Err(check_failed(path, format!("PRAGMA integrity_check: {}", lines.join("; "))));
-    }
-    Ok(())
 }
 
 /// Every table has the source's rows, and `PRAGMA foreign_key_check`
@@ -1637,6 +1869,55 @@ fn check_blobs(path: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A file as the checks expect one: a table with an index, rows whose
+    /// two columns differ, and the (empty) media tables.
+    fn checkable(dir: &Path) -> (PathBuf, Written) {
+        let path = dir.join("x.sqlite");
+        let conn = Connection::open(&path).unwrap();
+        let mut sql = String::from(
+            "CREATE TABLE t (id INTEGER PRIMARY KEY, a INTEGER, b INTEGER); CREATE INDEX t__a ON t (a);",
+        );
+        for (table, key, _, _) in MEDIA {
+            sql.push_str(&format!(
+                "CREATE TABLE {table} ({key} INTEGER, path TEXT, content BLOB, bytes INTEGER, sha256 TEXT);"
+            ));
+        }
+        for i in 0..1000 {
+            sql.push_str(&format!("INSERT INTO t (a, b) VALUES ({i}, {});", 5000 - i));
+        }
+        conn.execute_batch(&sql).unwrap();
+        (
+            path,
+            Written { counts: [("t".to_owned(), 1000)].into(), media_files: 0, media_bytes: 0, problems: 0 },
+        )
+    }
+
+    #[test]
+    fn the_checks_pass_a_sound_file_and_find_an_index_that_is_not_its_table() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, w) = checkable(dir.path());
+        check(&path, &w).unwrap();
+        // The index now claims to be on `b`, but holds the values of `a`:
+        // only the per-table half of the integrity check can see it.
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "PRAGMA writable_schema = ON;
+             UPDATE sqlite_schema SET sql = 'CREATE INDEX t__a ON t (b)' WHERE name = 't__a';",
+        )
+        .unwrap();
+        drop(conn);
+        assert_eq!(pragma_lines(&open_for_check(&path).unwrap(), "PRAGMA quick_check").unwrap(), ["ok"]);
+        let e = check(&path, &w).unwrap_err().to_string();
+        assert!(e.contains("PRAGMA integrity_check(t)"), "{e}");
+        // And a table whose rows are not those of the source.
+        let other = dir.path().join("b");
+        std::fs::create_dir_all(&other).unwrap();
+        let (path, mut w) = checkable(&other);
+        w.counts.insert("t".into(), 999);
+        let e = check(&path, &w).unwrap_err().to_string();
+        assert!(e.contains("t has 1000 rows, the database had 999"), "{e}");
+    }
 
     #[test]
     fn timestamps_become_iso8601_and_odd_ones_stay_as_they_are() {

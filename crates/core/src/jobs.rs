@@ -36,7 +36,10 @@
 //! suites, cases) into analyzed work tables, **drops the foreign keys that
 //! point at `lava_scheduler_app_testjob`** (those LAVA's schema has, found
 //! in the catalogue by table and column, whatever they are named), deletes
-//! with one set-based join per table and path, and **re-creates the same
+//! with one set-based join per table and path (each also bounded by the
+//! batch's lowest and highest job id, so it reads that range of an index
+//! and not the whole table, whose size would otherwise make each batch
+//! dearer as the instance grows), and **re-creates the same
 //! constraints with the same names and definitions**
 //! (`pg_get_constraintdef`) as `NOT VALID` before committing.  Three
 //! quarters of a plain set-based delete is spent in the deferred per-row

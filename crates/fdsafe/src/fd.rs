@@ -42,6 +42,14 @@ fn openat(dir: RawFd, name: &str, flags: OFlag) -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
+/// A descriptor of its own for the directory `dir` is open on: `.`
+/// opened relative to it, so the very same directory, never a path looked
+/// up again (for another thread, say, as a [`nix::dir::Dir`] cannot be
+/// shared).
+pub fn reopen_dir(dir: &impl AsRawFd) -> io::Result<OwnedFd> {
+    openat(dir.as_raw_fd(), ".", OFlag::O_PATH | OFlag::O_DIRECTORY)
+}
+
 /// Opens the regular file `name` (see [`is_plain_relative`]) under the
 /// directory `dir` for reading: each component relative to the one before
 /// it, never following a symbolic link (`O_NOFOLLOW`), and without

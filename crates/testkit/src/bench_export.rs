@@ -138,6 +138,10 @@ pub fn measure(
                 )
                 .expect("count the media");
             drop(conn);
+            // LAVA_V1_BENCH_KEEP=FILE keeps the last export there, to look into.
+            if let Some(keep) = std::env::var_os("LAVA_V1_BENCH_KEEP") {
+                let _ = std::fs::rename(&out, keep);
+            }
             let _ = std::fs::remove_file(&out);
         }
     }
