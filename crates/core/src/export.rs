@@ -28,14 +28,18 @@
 //!   [`SCHEMA_NOTES`]), and `export_info` (instance, database, source rows
 //!   per table, times, tool version, the notes).
 //!
-//! Rows stream (`COPY … TO STDOUT`, one prepared insert per row in large
+//! Rows stream (`COPY … TO STDOUT`, read and decoded on one thread,
+//! inserted on another, several rows per prepared insert in large
 //! transactions, `journal_mode=OFF` and `synchronous=OFF`: the file is
-//! written as `<name>.incomplete` and only renamed once complete), and
-//! file contents go through SQLite's incremental BLOB I/O, so memory stays
-//! flat whatever the size.  Before the rename the file is checked: the
-//! rows of every table against the source's on the snapshot, `PRAGMA
-//! integrity_check`, `PRAGMA foreign_key_check`, and every BLOB against
-//! its SHA-256.  A file with the final name is always a whole, checked
+//! written as `<name>.incomplete` and only renamed once complete); media
+//! files are opened, read and hashed by two threads, in chunks, while the
+//! writer stores those before, large ones through SQLite's incremental
+//! BLOB I/O, so memory stays flat whatever the size.  Before the rename
+//! the file is checked: the rows of every table against the source's on
+//! the snapshot, `PRAGMA integrity_check` (as `PRAGMA quick_check` and a
+//! per-table `PRAGMA integrity_check(table)`, which together are the same
+//! checks, on two threads), `PRAGMA foreign_key_check`, and every BLOB
+//! against its SHA-256.  A file with the final name is always a whole, checked
 //! export.
 
 use std::collections::BTreeMap;
