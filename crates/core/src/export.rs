@@ -1204,6 +1204,11 @@ fn write_media(conn: &Connection, path: &Path, src: &Source) -> Result<MediaTall
     Ok(out.tally)
 }
 
+/// A reader is gone (it only goes when this thread stopped asking).
+fn stopped() -> Error {
+    Error::refused("reading the media files stopped".to_owned())
+}
+
 /// A media file asked of the reading thread and not yet stored.
 struct Asked {
     /// Index in [`MEDIA`].
@@ -1212,6 +1217,20 @@ struct Asked {
     /// Index in that table's path columns.
     field: usize,
     rel: String,
+}
+
+impl Asked {
+    /// Its media table, that table's key column, the V1 table the row
+    /// belongs to, and the path column.
+    fn target(&self) -> (&'static str, &'static str, &'static str, &'static str) {
+        let (table, key, parent, fields) = MEDIA[self.media];
+        (table, key, parent, fields[self.field])
+    }
+
+    /// A compressed bundle, decompressed when stored.
+    fn gzip(&self) -> bool {
+        self.target().3 == "gz_content"
+    }
 }
 
 /// Where [`write_media`] stores.
@@ -1245,7 +1264,6 @@ impl MediaOut<'_> {
     /// [`CHUNK`] at a time, and stores each as it comes back.
     fn store_all(&mut self, src: &Source, readers: Vec<Reader>) -> Result<()> {
         let err = |doing: &str| sqlite_err(self.path, doing.to_owned());
-        let stopped = || Error::refused("reading the media files stopped".to_owned());
         let mut flight = Flight { readers, pending: Default::default(), sent: 0, received: 0 };
         let mut chunk = Vec::with_capacity(CHUNK);
         let mut buf = vec![0u8; 256 * 1024];
@@ -1261,51 +1279,52 @@ impl MediaOut<'_> {
             let mut rows = stmt.query([]).map_err(err("reading the media paths"))?;
             while let Some(row) = rows.next().map_err(err("reading the media paths"))? {
                 let id: i64 = row.get(0).map_err(err("reading the media paths"))?;
-                for (field, name) in fields.iter().enumerate() {
+                for field in 0..fields.len() {
                     let rel: Option<String> = row.get(field + 1).map_err(err("reading the media paths"))?;
                     let Some(rel) = rel.filter(|r| !r.is_empty()) else { continue };
-                    chunk.push((rel.clone(), *name == "gz_content"));
-                    flight.pending.push_back(Asked { media, id, field, rel });
+                    let asked = Asked { media, id, field, rel };
+                    chunk.push((asked.rel.clone(), asked.gzip()));
+                    flight.pending.push_back(asked);
                     if chunk.len() == CHUNK {
-                        if flight.sent - flight.received == IN_FLIGHT {
-                            let ready = flight.receive().ok_or_else(stopped)?;
-                            self.store_chunk(&mut flight, ready, &mut buf)?;
-                        }
-                        flight
-                            .send(std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK)))
-                            .ok_or_else(stopped)?;
+                        let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK));
+                        self.hand_over(&mut flight, full, &mut buf)?;
                     }
                 }
             }
         }
         if !chunk.is_empty() {
-            if flight.sent - flight.received == IN_FLIGHT {
-                let ready = flight.receive().ok_or_else(stopped)?;
-                self.store_chunk(&mut flight, ready, &mut buf)?;
-            }
-            flight.send(chunk).ok_or_else(stopped)?;
+            self.hand_over(&mut flight, chunk, &mut buf)?;
         }
         while flight.received < flight.sent {
-            let ready = flight.receive().ok_or_else(stopped)?;
-            self.store_chunk(&mut flight, ready, &mut buf)?;
+            self.store_chunk(&mut flight, &mut buf)?;
         }
         Ok(())
     }
 
-    /// Stores a chunk as it came back, each file as the one asked for.
-    fn store_chunk(&mut self, flight: &mut Flight, ready: Vec<Ready>, buf: &mut [u8]) -> Result<()> {
-        for r in ready {
+    /// Sends `chunk` to the next reader, once a chunk is stored if
+    /// [`IN_FLIGHT`] are out already.
+    fn hand_over(&mut self, flight: &mut Flight, chunk: Vec<(String, bool)>, buf: &mut [u8]) -> Result<()> {
+        if flight.sent - flight.received == IN_FLIGHT {
+            self.store_chunk(flight, buf)?;
+        }
+        flight.send(chunk).ok_or_else(stopped)
+    }
+
+    /// Stores the next chunk as it comes back, each file as the one asked
+    /// for.
+    fn store_chunk(&mut self, flight: &mut Flight, buf: &mut [u8]) -> Result<()> {
+        for r in flight.receive().ok_or_else(stopped)? {
             let asked = flight.pending.pop_front().expect("a file asked for per file read");
-            self.store_next(asked, r, buf)?;
+            self.store_next(&asked, r, buf)?;
         }
         Ok(())
     }
 
     /// Stores the file `asked`, as the reading thread left it.
-    fn store_next(&mut self, asked: Asked, ready: Ready, buf: &mut [u8]) -> Result<()> {
-        let (table, key, parent, fields) = MEDIA[asked.media];
-        let (id, field, rel) = (asked.id, fields[asked.field], asked.rel.as_str());
-        match store(self.conn, self.path, ready, table, key, id, field, rel, field == "gz_content", buf)? {
+    fn store_next(&mut self, asked: &Asked, ready: Ready, buf: &mut [u8]) -> Result<()> {
+        let (_, _, parent, field) = asked.target();
+        let (id, rel) = (asked.id, asked.rel.as_str());
+        match store(self.conn, self.path, asked, ready, buf)? {
             Stored::Ok { bytes, note } => {
                 self.tally.files += 1;
                 self.tally.bytes += bytes;
@@ -1453,26 +1472,16 @@ fn prepare(root: &impl AsRawFd, root_dev: u64, rel: &str, gzip: bool, read: bool
     }
 }
 
-/// Stores what [`prepare`] made of the file `rel` as the row (`id`,
-/// `field`) of the media table `table`.
-#[allow(clippy::too_many_arguments)]
-fn store(
-    conn: &Connection,
-    path: &Path,
-    ready: Ready,
-    table: &str,
-    key: &str,
-    id: i64,
-    field: &str,
-    rel: &str,
-    gzip: bool,
-    buf: &mut [u8],
-) -> Result<Stored> {
+/// Stores what [`prepare`] made of the file `asked` as its row of its
+/// media table.
+fn store(conn: &Connection, path: &Path, asked: &Asked, ready: Ready, buf: &mut [u8]) -> Result<Stored> {
     let small = match ready {
         Ready::Problem(what) => return Ok(Stored::Problem(what)),
-        Ready::Large(file) => return store_large(conn, path, file, table, key, id, field, rel, gzip, buf),
+        Ready::Large(file) => return store_large(conn, path, asked, file, buf),
         Ready::Small(small) => small,
     };
+    let (table, key, _, field) = asked.target();
+    let (id, rel) = (asked.id, asked.rel.as_str());
     conn.prepare_cached(&format!(
         "INSERT INTO {table} ({key}, field, path, content, bytes, sha256, decompressed, file_bytes, file_sha256)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
@@ -1494,22 +1503,18 @@ fn store(
     Ok(Stored::Ok { bytes: small.content.len() as u64, note: small.note })
 }
 
-/// Streams a large file into a BLOB of `table`: read once for its size
+/// Streams a large file into a BLOB of its media table: read once for its size
 /// and SHA-256 (and, compressed, once more for what it decompresses to),
 /// then once into the BLOB, hashed again on the way.
-#[allow(clippy::too_many_arguments)]
 fn store_large(
     conn: &Connection,
     path: &Path,
+    asked: &Asked,
     mut file: File,
-    table: &str,
-    key: &str,
-    id: i64,
-    field: &str,
-    rel: &str,
-    gzip: bool,
     buf: &mut [u8],
 ) -> Result<Stored> {
+    let (table, key, _, field) = asked.target();
+    let (id, rel, gzip) = (asked.id, asked.rel.as_str(), asked.gzip());
     // The file as it is: its size and SHA-256; for a gzip file, also what
     // it decompresses to.
     let (file_bytes, file_sha) = match hash_reader(&mut file, buf, u64::MAX) {
