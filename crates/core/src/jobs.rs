@@ -137,34 +137,44 @@ const BATCH: &str = "pg_temp.lava_v1_batch";
 /// further down, each filled in one statement from the tables as they are
 /// before anything is deleted, then analyzed, so that every later
 /// statement is planned knowing how many rows it joins (for V1 jobs,
-/// usually none).  `(table, statement that fills it)`, in order; `$1` and
-/// `$2`, where they appear, are the batch's lowest and highest job id (as
-/// in [`Step::job_column`]).
-const WORK_TABLES: [(&str, &str); 3] = [
-    (
-        "pg_temp.lava_v1_data",
-        "INSERT INTO pg_temp.lava_v1_data (id)
+/// usually none).  In order.
+const WORK_TABLES: [WorkTable; 3] = [
+    WorkTable {
+        name: "pg_temp.lava_v1_data",
+        fill: "INSERT INTO pg_temp.lava_v1_data (id)
          SELECT d.id FROM lava_results_app_testdata d JOIN pg_temp.lava_v1_batch b ON d.testjob_id = b.id
          WHERE d.testjob_id BETWEEN $1 AND $2",
-    ),
-    (
-        "pg_temp.lava_v1_suites",
-        "INSERT INTO pg_temp.lava_v1_suites (id)
+        bounded: true,
+    },
+    WorkTable {
+        name: "pg_temp.lava_v1_suites",
+        fill: "INSERT INTO pg_temp.lava_v1_suites (id)
          SELECT s.id FROM lava_results_app_testsuite s JOIN pg_temp.lava_v1_batch b ON s.job_id = b.id
          WHERE s.job_id BETWEEN $1 AND $2",
-    ),
+        bounded: true,
+    },
     // A case goes with its suite, and with its test set (whose suite may,
     // in a hand-edited database, not be the case's own).
-    (
-        "pg_temp.lava_v1_cases",
-        "INSERT INTO pg_temp.lava_v1_cases (id)
+    WorkTable {
+        name: "pg_temp.lava_v1_cases",
+        fill: "INSERT INTO pg_temp.lava_v1_cases (id)
          SELECT c.id FROM lava_results_app_testcase c JOIN pg_temp.lava_v1_suites s ON c.suite_id = s.id
          UNION
          SELECT c.id FROM lava_results_app_testcase c
            JOIN lava_results_app_testset t ON c.test_set_id = t.id
            JOIN pg_temp.lava_v1_suites s ON t.suite_id = s.id",
-    ),
+        bounded: false,
+    },
 ];
+
+/// A work table of a batch and the statement that fills it.
+struct WorkTable {
+    name: &'static str,
+    fill: &'static str,
+    /// `fill` takes the batch's lowest and highest job id as `$1` and `$2`
+    /// (as a step does with [`Step::job_column`]).
+    bounded: bool,
+}
 
 /// One set-based statement of the cascade: the table (`x`), the action,
 /// and which rows: those joining `using` on `on`.
@@ -305,8 +315,8 @@ fn create_work_tables(client: &mut postgres::Client) -> Result<()> {
         "CREATE TEMP TABLE IF NOT EXISTS lava_v1_batch (id integer NOT NULL, day integer NOT NULL)
          ON COMMIT DELETE ROWS;",
     );
-    for (table, _) in WORK_TABLES {
-        let name = table.trim_start_matches("pg_temp.");
+    for table in WORK_TABLES {
+        let name = table.name.trim_start_matches("pg_temp.");
         sql.push_str(&format!(
             "CREATE TEMP TABLE IF NOT EXISTS {name} (id integer NOT NULL) ON COMMIT DELETE ROWS;"
         ));
@@ -318,12 +328,12 @@ fn create_work_tables(client: &mut postgres::Client) -> Result<()> {
 /// all in `ids`), analyzing each.
 fn fill_work_tables(tx: &mut postgres::Transaction<'_>, ids: (i32, i32), timeout: &str) -> Result<()> {
     tx.batch_execute(&format!("ANALYZE {BATCH}")).map_err(db_err("analyzing the batch", timeout))?;
-    for (table, fill) in WORK_TABLES {
+    for WorkTable { name, fill, bounded } in WORK_TABLES {
         let bounds: [&(dyn postgres::types::ToSql + Sync); 2] = [&ids.0, &ids.1];
-        let params = if fill.contains("$1") { &bounds[..] } else { &[] };
-        tx.execute(fill, params).map_err(db_err(&format!("filling {table}"), timeout))?;
-        tx.batch_execute(&format!("ANALYZE {table}"))
-            .map_err(db_err(&format!("analyzing {table}"), timeout))?;
+        let params = if bounded { &bounds[..] } else { &[] };
+        tx.execute(fill, params).map_err(db_err(&format!("filling {name}"), timeout))?;
+        tx.batch_execute(&format!("ANALYZE {name}"))
+            .map_err(db_err(&format!("analyzing {name}"), timeout))?;
     }
     Ok(())
 }
@@ -1292,6 +1302,11 @@ mod tests {
                 None => assert!(!s.using.contains("lava_v1_batch"), "{}", s.table),
             }
             assert_eq!(s.statement().contains("$1"), s.job_column.is_some(), "{}", s.table);
+        }
+        // So does a work table's fill: bounded exactly when it joins the batch.
+        for w in WORK_TABLES {
+            assert_eq!(w.fill.contains("$1"), w.bounded, "{}", w.name);
+            assert_eq!(w.fill.contains("lava_v1_batch"), w.bounded, "{}", w.name);
         }
         assert_eq!(STEPS.last().unwrap().table, schema::TESTJOB);
     }

@@ -48,11 +48,12 @@ impl ExportBench {
 fn timed(
     rss_wrapper: &Path,
     rss_file: &Path,
+    wrap: &[String],
     program: &Path,
     cmd: impl FnOnce(&mut Command),
 ) -> (Duration, u64) {
     let mut c = Command::new(rss_wrapper);
-    c.arg("--measure-rss").arg(rss_file).arg("--").arg(program);
+    c.arg("--measure-rss").arg(rss_file).arg("--").args(wrap).arg(program);
     cmd(&mut c);
     c.stdout(Stdio::null());
     let started = Instant::now();
@@ -89,12 +90,18 @@ pub fn measure(
     let (mut dumps, mut exports) = (Vec::new(), Vec::new());
     let (mut dump_rss, mut export_rss, mut dump_bytes, mut export_bytes) = (0, 0, 0, 0);
     let mut media_files = 0;
+    // LAVA_V1_BENCH_WRAP="perf record -g -o /tmp/perf.data" profiles the export.
+    let wrap: Vec<String> = std::env::var("LAVA_V1_BENCH_WRAP")
+        .unwrap_or_default()
+        .split_whitespace()
+        .map(String::from)
+        .collect();
     for run in 0..runs * 2 {
         let dump = run % 2 == 0;
         if dump {
             let out = work.join("bench.dump");
             let _ = std::fs::remove_file(&out);
-            let (t, rss) = timed(rss_wrapper, &conf.join("rss"), &pg_dump, |c| {
+            let (t, rss) = timed(rss_wrapper, &conf.join("rss"), &[], &pg_dump, |c| {
                 c.arg("--format=custom").arg(format!("--file={}", out.display()));
                 for t in V1_TABLES {
                     c.arg(format!("--table=public.{t}"));
@@ -112,7 +119,7 @@ pub fn measure(
         } else {
             let out = work.join("bench.sqlite");
             let _ = std::fs::remove_file(&out);
-            let (t, rss) = timed(rss_wrapper, &conf.join("rss"), lava_v1, |c| {
+            let (t, rss) = timed(rss_wrapper, &conf.join("rss"), &wrap, lava_v1, |c| {
                 c.arg("--instance-conf")
                     .arg(&paths.instance_conf)
                     .arg("--media-root")
