@@ -356,9 +356,13 @@ fn idents(names: &[String]) -> String {
     names.iter().map(|n| quote_ident(n)).collect::<Vec<_>>().join(", ")
 }
 
-fn sqlite_err(path: &Path, doing: impl Into<String>) -> impl Fn(rusqlite::Error) -> Error + '_ {
-    let doing = doing.into();
-    move |e| Error::Sqlite { path: path.to_owned(), doing: doing.clone(), message: e.to_string() }
+/// Maps SQLite's error while `doing` on `path`.  Nothing is allocated
+/// until an error comes: the hot loops build this for every value bound.
+fn sqlite_err<'a>(
+    path: &'a Path,
+    doing: impl std::fmt::Display + 'a,
+) -> impl Fn(rusqlite::Error) -> Error + 'a {
+    move |e| Error::Sqlite { path: path.to_owned(), doing: doing.to_string(), message: e.to_string() }
 }
 
 fn io_err<'a>(path: &'a Path, doing: &'static str) -> impl Fn(std::io::Error) -> Error + 'a {
@@ -931,7 +935,8 @@ fn insert_rows(
     recycle: std::sync::mpsc::SyncSender<Batch>,
 ) -> Result<u64> {
     let name = &table.name;
-    let err = || sqlite_err(path, format!("writing {name}"));
+    let doing = format!("writing {name}");
+    let err = || sqlite_err(path, &doing);
     let kinds: Vec<Kind> = table.columns.iter().map(|c| c.kind).collect();
     // Several rows per insert: SQLite's work per statement is shared.
     let group = (SQLITE_MAX_VARIABLES / kinds.len()).clamp(1, ROWS_PER_INSERT);
@@ -1134,7 +1139,7 @@ struct MediaTally {
 /// The media tables and `export_problems`, filled from the files the
 /// exported rows name, read below the media root opened once.
 fn write_media(conn: &Connection, path: &Path, src: &Source) -> Result<MediaTally> {
-    let err = |doing: &str| sqlite_err(path, doing.to_owned());
+    let err = |doing: &'static str| sqlite_err(path, doing);
     conn.execute_batch(
         "CREATE TABLE export_problems (
            id INTEGER PRIMARY KEY,
@@ -1263,7 +1268,7 @@ impl MediaOut<'_> {
     /// Asks the readers, in turn, for every file the exported rows name,
     /// [`CHUNK`] at a time, and stores each as it comes back.
     fn store_all(&mut self, src: &Source, readers: Vec<Reader>) -> Result<()> {
-        let err = |doing: &str| sqlite_err(self.path, doing.to_owned());
+        let err = |doing: &'static str| sqlite_err(self.path, doing);
         let mut flight = Flight { readers, pending: Default::default(), sent: 0, received: 0 };
         let mut chunk = Vec::with_capacity(CHUNK);
         let mut buf = vec![0u8; 256 * 1024];
@@ -1811,7 +1816,7 @@ fn check_failed(path: &Path, reason: String) -> Error {
 fn check_rows_and_keys(path: &Path, w: &Written) -> Result<()> {
     let started = std::time::Instant::now();
     let conn = open_for_check(path)?;
-    let err = |doing: &str| sqlite_err(path, doing.to_owned());
+    let err = |doing: &'static str| sqlite_err(path, doing);
     for (table, &n) in &w.counts {
         let have: i64 = conn
             .query_row(&format!("SELECT count(*) FROM {}", quote_ident(table)), [], |r| r.get(0))
@@ -1842,7 +1847,7 @@ fn check_rows_and_keys(path: &Path, w: &Written) -> Result<()> {
 fn check_blobs(path: &Path) -> Result<()> {
     let started = std::time::Instant::now();
     let conn = open_for_check(path)?;
-    let err = |doing: &str| sqlite_err(path, doing.to_owned());
+    let err = |doing: &'static str| sqlite_err(path, doing);
     let mut buf = vec![0u8; 256 * 1024];
     for (table, _, _, _) in MEDIA {
         let mut stmt = conn
