@@ -635,7 +635,7 @@ fn print_tables(rows: &[Row]) {
             gib(r.db_bytes),
             gib(r.media_bytes),
             secs(r.seed),
-            secs(r.status),
+            if r.status.is_zero() { "not run".into() } else { secs(r.status) },
             pair(r.backup),
             pair(r.drop),
             pair(r.postinst),
@@ -647,6 +647,15 @@ fn print_tables(rows: &[Row]) {
     println!("|---|---|---|---|---|---|---|---|---|");
     for r in rows {
         let per_job = |d: Duration| d.as_secs_f64() * 1e6 / r.v1_jobs.max(1) as f64;
+        if r.jobs.0.is_zero() {
+            println!(
+                "| {} | {} | {} | not run | not run | – | – | – | not run |",
+                r.scale,
+                thousands(r.v1_jobs),
+                r.replay.map_or("not run".into(), secs)
+            );
+            continue;
+        }
         println!(
             "| {} | {} | {} | {} | {} | {} | {} | {:.1} / {:.1} | {} |",
             r.scale,
@@ -658,15 +667,18 @@ fn print_tables(rows: &[Row]) {
             ratio(r.jobs.0, r.jobs.1),
             per_job(r.jobs.1),
             per_job(r.jobs.0),
-            secs(r.jobs_with_dirs)
+            if r.jobs_with_dirs.is_zero() { "not run".into() } else { secs(r.jobs_with_dirs) }
         );
     }
     println!("\n### Peak RSS, MiB (with the children each waited for: pg_dump, tar, pg_restore)\n");
     println!("| scale | status | backup | drop | postinst | jobs rm | jobs rm with dirs | files rm |");
     println!("|---|---|---|---|---|---|---|---|");
     for r in rows {
-        let m: Vec<String> = r.rss.iter().map(|k| mib(*k)).collect();
+        let m: Vec<String> = r.rss.iter().map(|&k| if k == 0 { "not run".into() } else { mib(k) }).collect();
         println!("| {} | {} |", r.scale, m.join(" | "));
+    }
+    if rows.iter().all(|r| r.jobs.0.is_zero()) {
+        return;
     }
     println!("\n### jobs rm --v1, time per phase (its median run, ms)\n");
     let mut names: Vec<&String> = rows.iter().flat_map(|r| r.phases.keys()).collect();
