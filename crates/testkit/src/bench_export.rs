@@ -11,7 +11,7 @@ use lava_v1_core::schema::V1_TABLES;
 
 use crate::cluster::LAVA_PASSWORD;
 use crate::instance::write_config;
-use crate::measure::median;
+use crate::measure::{median, wrapper};
 use crate::Cluster;
 
 /// What [`measure`] found (medians over the runs).
@@ -90,12 +90,8 @@ pub fn measure(
     let (mut dumps, mut exports) = (Vec::new(), Vec::new());
     let (mut dump_rss, mut export_rss, mut dump_bytes, mut export_bytes) = (0, 0, 0, 0);
     let mut media_files = 0;
-    // LAVA_V1_BENCH_WRAP="perf record -g -o /tmp/perf.data" profiles the export.
-    let wrap: Vec<String> = std::env::var("LAVA_V1_BENCH_WRAP")
-        .unwrap_or_default()
-        .split_whitespace()
-        .map(String::from)
-        .collect();
+    // LAVA_V1_BENCH_WRAP profiles the export.
+    let wrap = wrapper();
     for run in 0..runs * 2 {
         let dump = run % 2 == 0;
         if dump {

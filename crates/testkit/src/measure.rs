@@ -1,4 +1,5 @@
-//! What every benchmark program needs: a process's peak RSS, and medians.
+//! What every benchmark program needs: a process's peak RSS, medians, and
+//! the wrapper to run what is measured under.
 
 use std::process::Command;
 use std::time::Duration;
@@ -23,4 +24,11 @@ pub fn measure_rss_mode(args: &[String]) -> ! {
 pub fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
     v.get(v.len() / 2).copied().unwrap_or_default()
+}
+
+/// The command `LAVA_V1_BENCH_WRAP` names (split at white space), to run
+/// what is measured under, a profiler say: `LAVA_V1_BENCH_WRAP="perf
+/// record -o /tmp/perf.data --"`.  Empty when it is not set.
+pub fn wrapper() -> Vec<String> {
+    std::env::var("LAVA_V1_BENCH_WRAP").unwrap_or_default().split_whitespace().map(String::from).collect()
 }

@@ -40,7 +40,7 @@ use std::time::{Duration, Instant};
 use lava_v1_core::schema::{V1_MEDIA_DIRS, V1_TABLES};
 use lava_v1_testkit::cluster::{LAVA_PASSWORD, LAVA_ROLE};
 use lava_v1_testkit::instance::{dpkg_root, load, write_config, write_media};
-use lava_v1_testkit::measure::{measure_rss_mode, median};
+use lava_v1_testkit::measure::{measure_rss_mode, median, wrapper};
 use lava_v1_testkit::{baseline, Cluster, Seed};
 
 /// Disk use per unit of scale, measured at scale 100 (database 4.1 MiB,
@@ -191,9 +191,7 @@ impl Bench {
         let mut wrapped = Command::new(&self.me);
         wrapped.arg("--measure-rss").arg(&rss).arg("--");
         // LAVA_V1_BENCH_WRAP="strace -c -f -o /tmp/x" profiles what is measured.
-        if let Ok(wrap) = std::env::var("LAVA_V1_BENCH_WRAP") {
-            wrapped.args(wrap.split_whitespace());
-        }
+        wrapped.args(wrapper());
         wrapped.arg(cmd.get_program()).args(cmd.get_args());
         for (k, v) in cmd.get_envs() {
             match v {
@@ -615,13 +613,25 @@ fn measure(bench: &Bench, scale: u32, o: &Options) -> Row {
     row
 }
 
+/// What a table says of a step that did not run (whose time is zero).
+const NOT_RUN: &str = "not run";
+
+/// `d`, or [`NOT_RUN`].
+fn ran(d: Duration) -> String {
+    if d.is_zero() {
+        NOT_RUN.to_owned()
+    } else {
+        secs(d)
+    }
+}
+
 fn print_tables(rows: &[Row]) {
     println!("\n### The whole removal (medians; ratio = lava-v1 / baseline)\n");
     println!("| scale | V1 jobs | V1 results | database | media | seeding | status | backup (pg_dump + tar) | drop (DDL by hand) | postinst configure (pg_dump + tar + DDL) | files rm (rm -rf) |");
     println!("|---|---|---|---|---|---|---|---|---|---|---|");
     let pair = |(o, b): (Duration, Duration)| {
         if o.is_zero() && b.is_zero() {
-            "not run".to_owned()
+            NOT_RUN.to_owned()
         } else {
             format!("{} ({}) {}", secs(o), secs(b), ratio(o, b))
         }
@@ -635,7 +645,7 @@ fn print_tables(rows: &[Row]) {
             gib(r.db_bytes),
             gib(r.media_bytes),
             secs(r.seed),
-            if r.status.is_zero() { "not run".into() } else { secs(r.status) },
+            ran(r.status),
             pair(r.backup),
             pair(r.drop),
             pair(r.postinst),
@@ -649,10 +659,10 @@ fn print_tables(rows: &[Row]) {
         let per_job = |d: Duration| d.as_secs_f64() * 1e6 / r.v1_jobs.max(1) as f64;
         if r.jobs.0.is_zero() {
             println!(
-                "| {} | {} | {} | not run | not run | – | – | – | not run |",
+                "| {} | {} | {} | {NOT_RUN} | {NOT_RUN} | – | – | – | {NOT_RUN} |",
                 r.scale,
                 thousands(r.v1_jobs),
-                r.replay.map_or("not run".into(), secs)
+                r.replay.map_or(NOT_RUN.into(), secs)
             );
             continue;
         }
@@ -660,21 +670,21 @@ fn print_tables(rows: &[Row]) {
             "| {} | {} | {} | {} | {} | {} | {} | {:.1} / {:.1} | {} |",
             r.scale,
             thousands(r.v1_jobs),
-            r.replay.map_or("not run".into(), secs),
+            r.replay.map_or(NOT_RUN.into(), secs),
             secs(r.jobs.1),
             secs(r.jobs.0),
             r.replay.map_or("–".into(), |d| format!("{:.0}×", d.as_secs_f64() / r.jobs.0.as_secs_f64())),
             ratio(r.jobs.0, r.jobs.1),
             per_job(r.jobs.1),
             per_job(r.jobs.0),
-            if r.jobs_with_dirs.is_zero() { "not run".into() } else { secs(r.jobs_with_dirs) }
+            ran(r.jobs_with_dirs)
         );
     }
     println!("\n### Peak RSS, MiB (with the children each waited for: pg_dump, tar, pg_restore)\n");
     println!("| scale | status | backup | drop | postinst | jobs rm | jobs rm with dirs | files rm |");
     println!("|---|---|---|---|---|---|---|---|");
     for r in rows {
-        let m: Vec<String> = r.rss.iter().map(|&k| if k == 0 { "not run".into() } else { mib(k) }).collect();
+        let m: Vec<String> = r.rss.iter().map(|&k| if k == 0 { NOT_RUN.into() } else { mib(k) }).collect();
         println!("| {} | {} |", r.scale, m.join(" | "));
     }
     if rows.iter().all(|r| r.jobs.0.is_zero()) {
