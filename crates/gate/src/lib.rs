@@ -102,7 +102,16 @@ impl Context {
     /// The media root, under `DPKG_ROOT` (settings.conf names a path on
     /// the target system).
     pub fn media_root(&self) -> Result<PathBuf> {
-        Ok(self.root.path(self.paths.media_root()?))
+        Ok(self.target_paths()?.media_root()?)
+    }
+
+    /// [`Context::paths`] with the media root read from settings.conf and
+    /// put under `DPKG_ROOT`: what every step that reads the media tree
+    /// (the room check, the backup, the readable copy) is given, so none of
+    /// them reads the host's tree in place of the target's.
+    pub fn target_paths(&self) -> lava_v1_core::Result<Paths> {
+        let media_root = self.root.path(self.paths.media_root()?);
+        Ok(Paths { media_root: Some(media_root), ..self.paths.clone() })
     }
 
     /// The state directory.

@@ -177,10 +177,7 @@ impl Configure<'_> {
         std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(|source| {
             lava_v1_core::Error::Export { path: dir.to_owned(), doing: "creating".into(), source }
         })?;
-        // settings.conf names the media root on the target system: under
-        // DPKG_ROOT here.
-        let media_root = self.ctx.media_root().map_err(|e| lava_v1_core::Error::refused(e.to_string()))?;
-        let paths = lava_v1_core::config::Paths { media_root: Some(media_root), ..self.ctx.paths.clone() };
+        let paths = self.ctx.target_paths()?;
         self.ctx.journal(&format!("postinst: exporting the V1 results to {}", file.display()));
         let started = std::time::Instant::now();
         let made = export::export(&paths, &ExportOptions { output: Some(file), dir: dir.to_owned() })?;
@@ -303,11 +300,12 @@ fn preflight(ctx: &Context) -> lava_v1_core::Result<Option<String>> {
 /// a backup of this very database and its V1 row counts are still the
 /// live ones.
 fn backup(ctx: &Context, decided: &str) -> lava_v1_core::Result<std::path::PathBuf> {
+    let paths = ctx.target_paths()?;
     let options = BackupOptions { dir: ctx.root.path(DEFAULT_BACKUP_DIR), ..BackupOptions::default() };
     if let Some(path) = ctx.state().last_backup() {
         if let Ok(manifest) = backup::verify(&path, &options) {
             if !decided.is_empty() && manifest.created.as_str() >= decided {
-                match backup::differs_from_live(&ctx.paths, &manifest) {
+                match backup::differs_from_live(&paths, &manifest) {
                     Ok(None) => {
                         ctx.journal(&format!("postinst: reusing the verified backup {}", path.display()));
                         return Ok(path);
@@ -326,7 +324,7 @@ fn backup(ctx: &Context, decided: &str) -> lava_v1_core::Result<std::path::PathB
     }
     ctx.journal(&format!("postinst: backing up the V1 data into {}", options.dir.display()));
     let started = std::time::Instant::now();
-    let made = backup::backup(&ctx.paths, &options)?;
+    let made = backup::backup(&paths, &options)?;
     ctx.state().record_last_backup(&made.path)?;
     ctx.journal(&format!(
         "postinst: backup verified: {} (in {:.1} s)",

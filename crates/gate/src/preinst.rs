@@ -14,7 +14,6 @@ use lava_v1_debconf::{is_true, Debconf};
 use lava_v1_maintscript::{PreinstAction, Version, V1_REMOVAL_RELEASE};
 
 use lava_v1_core::backup::DEFAULT_BACKUP_DIR;
-use lava_v1_core::config::Paths;
 
 use crate::decision::{Answer, Decision};
 use crate::presence::{self, Presence};
@@ -78,9 +77,7 @@ pub fn check_before_unpack(
     export: bool,
 ) -> lava_v1_core::Result<Option<String>> {
     ctx.state().check_writable()?;
-    // settings.conf names the media root on the target system: under
-    // DPKG_ROOT here.
-    let paths = Paths { media_root: Some(ctx.media_root().map_err(core_error)?), ..ctx.paths.clone() };
+    let paths = ctx.target_paths()?;
     let dir = ctx.root.path(DEFAULT_BACKUP_DIR);
     let room = lava_v1_core::preflight::Room { dir: &dir, backup, export };
     let report = lava_v1_core::preflight::run(&paths, Some(room))?;

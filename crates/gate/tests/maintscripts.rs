@@ -246,7 +246,12 @@ fn preseeded_true_upgrades_and_drops() {
     let backups = s.root().join("var/backups/lava-server");
     let made: Vec<_> = std::fs::read_dir(&backups).unwrap().flatten().map(|e| e.path()).collect();
     assert_eq!(made.len(), 1, "{made:?}");
-    assert!(made[0].join("manifest.json").exists());
+    // It holds the V1 media of the target system, under DPKG_ROOT, not a
+    // tree at the same path on the host.
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(made[0].join("manifest.json")).unwrap()).unwrap();
+    let media_root = s.root().join("var/lib/lava-server/default/media");
+    assert_eq!(manifest["media_root"].as_str(), Some(media_root.to_str().unwrap()), "{manifest}");
     assert!(err.contains(&made[0].display().to_string()) && err.contains("verified"), "{err}");
     assert!(err.contains("lava-server: warning: this instance is not in the maintenance window"), "{err}");
     let journal = s.journal();
