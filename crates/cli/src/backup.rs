@@ -22,6 +22,9 @@ pub(crate) struct BackupArgs {
     /// Print the manifest as JSON.
     #[arg(long)]
     json: bool,
+    /// Print on stderr where the time went, step by step.
+    #[arg(long)]
+    verbose: bool,
 }
 
 pub(crate) fn run(paths: &Paths, args: BackupArgs) -> Result<ExitCode, Error> {
@@ -54,6 +57,13 @@ pub(crate) fn run(paths: &Paths, args: BackupArgs) -> Result<ExitCode, Error> {
             render::bytes(bytes)
         );
         let _ = writeln!(out, "{}", made.path.display());
+    }
+    if args.verbose {
+        let mut err = std::io::stderr().lock();
+        let _ = writeln!(err, "Time per step:");
+        for p in &made.phases {
+            let _ = writeln!(err, "  {:<42} {:>10.1} ms", p.name, p.us as f64 / 1000.0);
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

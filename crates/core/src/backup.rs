@@ -274,6 +274,47 @@ pub struct Backup {
     pub path: PathBuf,
     /// Its manifest.
     pub manifest: Manifest,
+    /// Where the time went, in order: the steps one after the other (tar
+    /// runs beside the dump and the row copies; what is left of it is
+    /// "waiting for tar").
+    pub phases: Vec<Phase>,
+}
+
+/// One step of a backup and its wall time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Phase {
+    /// What was done.
+    pub name: &'static str,
+    /// How long it took, in microseconds.
+    pub us: u64,
+}
+
+impl Backup {
+    /// The phases as one line: `pg_dump 4.1 s, …`.
+    pub fn phases_line(&self) -> String {
+        let shown: Vec<String> =
+            self.phases.iter().map(|p| format!("{} {:.1} s", p.name, p.us as f64 / 1e6)).collect();
+        shown.join(", ")
+    }
+}
+
+/// Times the steps of a backup one after the other.
+struct Clock {
+    last: std::time::Instant,
+    phases: Vec<Phase>,
+}
+
+impl Clock {
+    fn start() -> Clock {
+        Clock { last: std::time::Instant::now(), phases: Vec::new() }
+    }
+
+    /// Ends the phase `name`, which began where the previous one ended.
+    fn lap(&mut self, name: &'static str) {
+        let now = std::time::Instant::now();
+        self.phases.push(Phase { name, us: now.duration_since(self.last).as_micros() as u64 });
+        self.last = now;
+    }
 }
 
 fn io_err(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
@@ -282,6 +323,7 @@ fn io_err(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
 
 /// Takes a backup of the V1 data of the instance `paths` describe.
 pub fn backup(paths: &Paths, options: &BackupOptions) -> Result<Backup> {
+    let mut clock = Clock::start();
     let db = paths.database()?;
     let media_root = paths.media_root()?;
     let mut client = crate::db::connect(&db)?;
@@ -297,6 +339,7 @@ pub fn backup(paths: &Paths, options: &BackupOptions) -> Result<Backup> {
     }
 
     check_space(&options.dir, needed_bytes(&mut tx, &state, &schema, &v1_media)?, "the backup")?;
+    clock.lap("inspecting and sizing");
 
     let base = &options.dir;
     fs::DirBuilder::new().recursive(true).mode(0o700).create(base).map_err(io_err(base))?;
@@ -325,9 +368,9 @@ pub fn backup(paths: &Paths, options: &BackupOptions) -> Result<Backup> {
     crate::fault::point("backup-after-space-check");
     let source =
         Source { db: &db, schema: &schema, state: &state, media_root: &media_root, v1_media: &v1_media };
-    let finished = write_backup(&mut tx, &source, &partial, options).and_then(|manifest| {
+    let finished = write_backup(&mut tx, &source, &partial, options, &mut clock).and_then(|manifest| {
         tx.commit().map_err(|e| Error::db("finishing the backup transaction", e, ""))?;
-        verify_with_list(&partial, options, Hashes::AsWritten)?;
+        verify_with_list(&partial, options, Hashes::AsWritten, &mut clock)?;
         Ok(manifest)
     });
     let manifest = match finished {
@@ -345,8 +388,10 @@ pub fn backup(paths: &Paths, options: &BackupOptions) -> Result<Backup> {
     nix::fcntl::renameat2(None, &partial, None, &dir, nix::fcntl::RenameFlags::RENAME_NOREPLACE)
         .map_err(|e| io_err(&dir)(e.into()))?;
     sync_file(base)?;
-    log::info!("backup complete and verified: {}", dir.display());
-    Ok(Backup { path: dir, manifest })
+    clock.lap("renaming");
+    let made = Backup { path: dir, manifest, phases: clock.phases };
+    log::info!("backup complete and verified: {} ({})", made.path.display(), made.phases_line());
+    Ok(made)
 }
 
 /// Checks, read-only, that what `room` asks for — a backup of the V1 data
@@ -495,6 +540,7 @@ fn write_backup(
     src: &Source<'_>,
     dir: &Path,
     options: &BackupOptions,
+    clock: &mut Clock,
 ) -> Result<Manifest> {
     let identity = identity(tx, src.db)?;
     let server_version: String = tx
@@ -515,8 +561,11 @@ fn write_backup(
     if !tables.is_empty() {
         dump_tables(src, dir, &snapshot, tables.keys(), options)?;
     }
+    clock.lap("pg_dump");
     let job_rows = copy_job_rows(tx, src.schema, dir)?;
+    clock.lap("copying the job rows");
     let media_entry = tar.map(TarJob::finish).transpose()?;
+    clock.lap("waiting for tar");
     let media_root_recorded = media_entry.as_ref().map(|_| src.media_root.to_owned());
     let manifest = Manifest {
         format: 1,
@@ -532,11 +581,13 @@ fn write_backup(
         media_root: media_root_recorded,
         files: checksums(dir, media_entry)?,
     };
+    clock.lap("checksums");
     let path = dir.join("manifest.json");
     let mut f = private_file(&path)?;
     let text = serde_json::to_string_pretty(&manifest).expect("manifest serialises");
     f.write_all(text.as_bytes()).and_then(|()| f.sync_all()).map_err(io_err(&path))?;
     sync_file(dir)?;
+    clock.lap("manifest");
     Ok(manifest)
 }
 
@@ -737,7 +788,7 @@ fn checksums(dir: &Path, media: Option<FileEntry>) -> Result<Vec<FileEntry>> {
 /// V1 tables of the manifest's schema (`pg_restore --list`), and the rows
 /// of each are as many as the manifest says.
 pub fn verify(dir: &Path, options: &BackupOptions) -> Result<Manifest> {
-    verify_with_list(dir, options, Hashes::Reread).map(|(manifest, _)| manifest)
+    verify_with_list(dir, options, Hashes::Reread, &mut Clock::start()).map(|(manifest, _)| manifest)
 }
 
 /// How [`verify_with_list`] checks the files against their checksums.
@@ -753,7 +804,12 @@ enum Hashes {
 
 /// [`verify`], also returning the archive's entries to restore (a
 /// `pg_restore --use-list` file; empty without an archive).
-fn verify_with_list(dir: &Path, options: &BackupOptions, hashes: Hashes) -> Result<(Manifest, String)> {
+fn verify_with_list(
+    dir: &Path,
+    options: &BackupOptions,
+    hashes: Hashes,
+    clock: &mut Clock,
+) -> Result<(Manifest, String)> {
     let manifest = read_manifest(dir)?;
     for f in &manifest.files {
         let file = open_backup_file(dir, &f.name)?;
@@ -785,9 +841,11 @@ fn verify_with_list(dir: &Path, options: &BackupOptions, hashes: Hashes) -> Resu
         }
         restore_list = archive_entries(&String::from_utf8_lossy(&out.stdout), &manifest)
             .map_err(|reason| Error::BadBackup { path: dump.clone(), reason })?;
+        clock.lap("checking: the archive's entries");
         // Every table's rows, counted in the archive itself: the manifest's
         // counts are the live tables' on the backup's snapshot.
         let counts = archive_row_counts(&options.pg_restore, open_backup_file(dir, DUMP)?, &dump)?;
+        clock.lap("checking: the archive's rows");
         let bad = |reason: String| Err(Error::BadBackup { path: dump.clone(), reason });
         for (t, &n) in &manifest.tables {
             match counts.get(&(manifest.schema.clone(), t.clone())) {
@@ -989,22 +1047,37 @@ fn archive_row_counts(
         let _ = stderr.read_to_string(&mut text);
         text
     });
-    let stdout = std::io::BufReader::new(child.stdout.take().expect("piped stdout"));
+    let mut stdout =
+        std::io::BufReader::with_capacity(256 * 1024, child.stdout.take().expect("piped stdout"));
     let mut counts: BTreeMap<(String, String), i64> = BTreeMap::new();
     let mut current: Option<(String, String)> = None;
     let mut in_copy = false;
     let mut stray_copy = false;
-    for line in stdout.split(b'\n') {
-        let line = line.map_err(|source| Error::ReadFile {
+    // One line buffer for the whole stream, and the rows of the table
+    // being read counted apart: millions of rows, no allocation each.
+    let mut line = Vec::with_capacity(4096);
+    let mut rows = 0i64;
+    loop {
+        line.clear();
+        let read = stdout.read_until(b'\n', &mut line).map_err(|source| Error::ReadFile {
             path: dump.to_owned(),
             what: "pg_restore's output for",
             source,
         })?;
+        if read == 0 {
+            break;
+        }
+        if line.last() == Some(&b'\n') {
+            line.pop();
+        }
         if in_copy {
             if line == b"\\." {
                 in_copy = false;
-            } else if let Some(key) = &current {
-                *counts.entry(key.clone()).or_default() += 1;
+                if let Some(key) = &current {
+                    *counts.entry(key.clone()).or_default() += rows;
+                }
+            } else {
+                rows += 1;
             }
             continue;
         }
@@ -1016,6 +1089,7 @@ fn archive_row_counts(
         } else if line.starts_with(b"COPY ") && line.ends_with(b" FROM stdin;") {
             stray_copy |= current.is_none();
             in_copy = true;
+            rows = 0;
         }
     }
     let status = child.wait().map_err(|source| Error::Spawn { program: "pg_restore".into(), source })?;
@@ -1080,7 +1154,7 @@ pub struct RestoreSummary {
 pub fn restore(paths: &Paths, dir: &Path, options: &BackupOptions) -> Result<RestoreSummary> {
     // Everything the manifest names is checked here, before anything is
     // done with it; the archive is restored only as far as `restore_list`.
-    let (manifest, restore_list) = verify_with_list(dir, options, Hashes::Reread)?;
+    let (manifest, restore_list) = verify_with_list(dir, options, Hashes::Reread, &mut Clock::start())?;
     let db = paths.database()?;
     let mut client = crate::db::connect(&db)?;
     let state = detect::inspect(&mut client, &db.describe(), true)?;

@@ -327,9 +327,10 @@ fn backup(ctx: &Context, decided: &str) -> lava_v1_core::Result<std::path::PathB
     let made = backup::backup(&paths, &options)?;
     ctx.state().record_last_backup(&made.path)?;
     ctx.journal(&format!(
-        "postinst: backup verified: {} (in {:.1} s)",
+        "postinst: backup verified: {} (in {:.1} s: {})",
         made.path.display(),
-        started.elapsed().as_secs_f64()
+        started.elapsed().as_secs_f64(),
+        made.phases_line()
     ));
     Ok(made.path)
 }

@@ -399,8 +399,22 @@ fn measure(bench: &Bench, scale: u32, o: &Options) -> Row {
         bench.say(&format!("scale {scale}: backup, run {}/{}", run + 1, o.runs));
         let dir = base.join("backups");
         let mine = || {
-            let r = bench.tool(&t, &master, &["backup", "--backup-dir", dir.to_str().unwrap()]);
+            let r = bench.tool(&t, &master, &["backup", "--json", "--backup-dir", dir.to_str().unwrap()]);
             rm_rf(&dir);
+            let report: serde_json::Value = serde_json::from_str(&r.stdout).expect("backup --json");
+            let steps: Vec<String> = report["phases"]
+                .as_array()
+                .expect("phases")
+                .iter()
+                .map(|p| {
+                    format!(
+                        "{} {:.2} s",
+                        p["name"].as_str().unwrap_or("?"),
+                        p["us"].as_f64().unwrap_or(0.0) / 1e6
+                    )
+                })
+                .collect();
+            bench.say(&format!("  backup in {:.2} s: {}", r.took.as_secs_f64(), steps.join(", ")));
             r
         };
         let plain = || {
