@@ -558,12 +558,14 @@ fn write_backup(
     // pg_dump mostly waits on the server and compresses.
     let tar =
         if src.v1_media.is_empty() { None } else { Some(start_tar(src.media_root, src.v1_media, dir)?) };
-    if !tables.is_empty() {
-        dump_tables(src, dir, &snapshot, tables.keys(), options)?;
-    }
-    clock.lap("pg_dump");
+    // The job rows are copied on this transaction while pg_dump reads
+    // the same snapshot on its own connection.
+    let dump =
+        if tables.is_empty() { None } else { Some(start_dump(src, dir, &snapshot, tables.keys(), options)?) };
     let job_rows = copy_job_rows(tx, src.schema, dir)?;
     clock.lap("copying the job rows");
+    dump.map(DumpJob::finish).transpose()?;
+    clock.lap("waiting for pg_dump");
     let media_entry = tar.map(TarJob::finish).transpose()?;
     clock.lap("waiting for tar");
     let media_root_recorded = media_entry.as_ref().map(|_| src.media_root.to_owned());
@@ -591,14 +593,54 @@ fn write_backup(
     Ok(manifest)
 }
 
-/// `pg_dump` of the V1 tables on the exported `snapshot`.
-fn dump_tables<'t>(
+/// `pg_dump` of the V1 tables on the exported `snapshot`, running.
+struct DumpJob {
+    /// `None` once waited for.
+    child: Option<std::process::Child>,
+    stderr: Option<std::thread::JoinHandle<Vec<u8>>>,
+    out: PathBuf,
+    /// Open until pg_dump is done with it.
+    _passfile: PassFile,
+}
+
+impl DumpJob {
+    /// Waits for pg_dump; its archive, private and synced.
+    fn finish(mut self) -> Result<()> {
+        let mut child = self.child.take().expect("waited for once");
+        let status = child.wait().map_err(|source| Error::Spawn { program: "pg_dump".into(), source })?;
+        let stderr = self.stderr.take().expect("joined once").join().unwrap_or_default();
+        if !status.success() {
+            return Err(Error::ToolFailed {
+                program: "pg_dump".into(),
+                status: status.to_string(),
+                stderr: String::from_utf8_lossy(&stderr).trim().to_owned(),
+            });
+        }
+        set_private(&self.out)?;
+        sync_file(&self.out)
+    }
+}
+
+impl Drop for DumpJob {
+    /// A backup that failed elsewhere does not leave pg_dump writing into
+    /// the directory being discarded.
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Starts `pg_dump` of the V1 tables on the exported `snapshot`.
+fn start_dump<'t>(
     src: &Source<'_>,
     dir: &Path,
     snapshot: &str,
     tables: impl Iterator<Item = &'t String>,
     options: &BackupOptions,
-) -> Result<()> {
+) -> Result<DumpJob> {
+    use std::process::Stdio;
     let passfile = PassFile::new(dir, src.db)?;
     let out = dir.join("v1-tables.dump");
     let mut cmd = Command::new(&options.pg_dump);
@@ -613,10 +655,16 @@ fn dump_tables<'t>(
         cmd.arg(format!("--table={}", exact_pattern(src.schema, t)));
     }
     libpq_env(&mut cmd, src.db, &passfile)?;
-    cmd.env("LC_ALL", "C");
-    run(&mut cmd, "pg_dump")?;
-    set_private(&out)?;
-    sync_file(&out)
+    cmd.env("LC_ALL", "C").stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
+    log::debug!("running pg_dump");
+    let mut child = cmd.spawn().map_err(|source| Error::Spawn { program: "pg_dump".into(), source })?;
+    let mut errors = child.stderr.take().expect("pg_dump's stderr is piped");
+    let stderr = std::thread::spawn(move || {
+        let mut text = Vec::new();
+        let _ = errors.read_to_end(&mut text);
+        text
+    });
+    Ok(DumpJob { child: Some(child), stderr: Some(stderr), out, _passfile: passfile })
 }
 
 /// The V1 job rows and their dependants, as `COPY` text under `jobs/`.
