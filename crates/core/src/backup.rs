@@ -3,7 +3,7 @@
 //! A backup is a directory `lava-v1-<UTC time>` (mode 0700, every file
 //! 0600) under `/var/backups/lava-server/` by default, holding:
 //!
-//! * `v1-tables.dump`: a `pg_dump --format=custom` archive of the V1 tables
+//! * `v1-tables.dump`: a `pg_dump --format=custom --compress=1` archive of the V1 tables
 //!   (schema and data);
 //! * `jobs/<table>.copy`: the V1 `TestJob` rows and the rows that depend on
 //!   them (tags, viewing groups, failure tags, favourites, device state
@@ -645,6 +645,10 @@ fn start_dump<'t>(
     let out = dir.join("v1-tables.dump");
     let mut cmd = Command::new(&options.pg_dump);
     cmd.arg("--format=custom")
+        // The fastest zlib level: the dump is the longest step of the
+        // upgrade's downtime and runs short of CPU, not of disk (at scale
+        // 100, 0.77× a default `pg_dump -Fc` + tar, was 1.21×).
+        .arg("--compress=1")
         .arg(format!("--file={}", out.display()))
         .arg(format!("--snapshot={snapshot}"))
         .arg("--lock-wait-timeout=30000")

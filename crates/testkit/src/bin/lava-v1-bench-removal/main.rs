@@ -266,6 +266,8 @@ impl Bench {
             dump.arg(format!("--table={t}"));
         }
         assert!(dump.status().is_ok_and(|s| s.success()), "pg_dump failed");
+        let bytes = std::fs::metadata(out.join("v1.dump")).map_or(0, |m| m.len());
+        self.say(&format!("  baseline: pg_dump -Fc archive {:.1} MiB", bytes as f64 / 1048576.0));
         let dirs: Vec<&str> = V1_MEDIA_DIRS.iter().copied().filter(|d| media.join(d).exists()).collect();
         let ok = Command::new("tar")
             .arg("--create")
@@ -414,7 +416,17 @@ fn measure(bench: &Bench, scale: u32, o: &Options) -> Row {
                     )
                 })
                 .collect();
-            bench.say(&format!("  backup in {:.2} s: {}", r.took.as_secs_f64(), steps.join(", ")));
+            let dump_bytes = report["manifest"]["files"]
+                .as_array()
+                .and_then(|fs| fs.iter().find(|f| f["name"] == "v1-tables.dump"))
+                .and_then(|f| f["bytes"].as_u64())
+                .unwrap_or(0);
+            bench.say(&format!(
+                "  backup in {:.2} s (archive of the tables {:.1} MiB): {}",
+                r.took.as_secs_f64(),
+                dump_bytes as f64 / 1048576.0,
+                steps.join(", ")
+            ));
             r
         };
         let plain = || {
