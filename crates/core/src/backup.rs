@@ -609,13 +609,7 @@ impl DumpJob {
         let mut child = self.child.take().expect("waited for once");
         let status = child.wait().map_err(|source| Error::Spawn { program: "pg_dump".into(), source })?;
         let stderr = self.stderr.take().expect("joined once").join().unwrap_or_default();
-        if !status.success() {
-            return Err(Error::ToolFailed {
-                program: "pg_dump".into(),
-                status: status.to_string(),
-                stderr: String::from_utf8_lossy(&stderr).trim().to_owned(),
-            });
-        }
+        exited_ok("pg_dump", status, &stderr)?;
         set_private(&self.out)?;
         sync_file(&self.out)
     }
@@ -662,12 +656,7 @@ fn start_dump<'t>(
     cmd.env("LC_ALL", "C").stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
     log::debug!("running pg_dump");
     let mut child = cmd.spawn().map_err(|source| Error::Spawn { program: "pg_dump".into(), source })?;
-    let mut errors = child.stderr.take().expect("pg_dump's stderr is piped");
-    let stderr = std::thread::spawn(move || {
-        let mut text = Vec::new();
-        let _ = errors.read_to_end(&mut text);
-        text
-    });
+    let stderr = read_stderr(&mut child);
     Ok(DumpJob { child: Some(child), stderr: Some(stderr), out, _passfile: passfile })
 }
 
@@ -767,17 +756,12 @@ fn start_tar(media_root: &Path, v1_media: &[media::MediaDir], dir: &Path) -> Res
     let mut file = private_file(&path)?;
     let mut child = cmd.spawn().map_err(|source| Error::Spawn { program: "tar".into(), source })?;
     let mut archive = child.stdout.take().expect("tar's stdout is piped");
-    let mut errors = child.stderr.take().expect("tar's stderr is piped");
     let writer = std::thread::spawn(move || -> std::io::Result<(u64, String)> {
         let written = hash_through(&mut archive, &mut file)?;
         file.sync_all()?;
         Ok(written)
     });
-    let stderr = std::thread::spawn(move || {
-        let mut text = Vec::new();
-        let _ = errors.read_to_end(&mut text);
-        text
-    });
+    let stderr = read_stderr(&mut child);
     Ok(TarJob { child, writer: Some(writer), stderr: Some(stderr), path, _root: root })
 }
 
@@ -790,13 +774,7 @@ impl TarJob {
         // A full disk shows as our write failing (and tar then as a
         // broken pipe): ours is the error to report.
         let (bytes, sha256) = written.map_err(io_err(&self.path))?;
-        if !status.success() {
-            return Err(Error::ToolFailed {
-                program: "tar".into(),
-                status: status.to_string(),
-                stderr: String::from_utf8_lossy(&stderr).trim().to_owned(),
-            });
-        }
+        exited_ok("tar", status, &stderr)?;
         Ok(FileEntry { name: MEDIA_TAR.to_owned(), bytes, sha256 })
     }
 }
@@ -1093,12 +1071,7 @@ fn archive_row_counts(
         .env("LC_ALL", "C")
         .spawn()
         .map_err(|source| Error::Spawn { program: "pg_restore".into(), source })?;
-    let mut stderr = child.stderr.take().expect("piped stderr");
-    let errors = std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = stderr.read_to_string(&mut text);
-        text
-    });
+    let errors = read_stderr(&mut child);
     let mut stdout =
         std::io::BufReader::with_capacity(256 * 1024, child.stdout.take().expect("piped stdout"));
     let mut counts: BTreeMap<(String, String), i64> = BTreeMap::new();
@@ -1149,7 +1122,10 @@ fn archive_row_counts(
     if !status.success() || in_copy {
         return Err(Error::BadBackup {
             path: dump.to_owned(),
-            reason: format!("pg_restore cannot read the archive's data: {}", errors.trim()),
+            reason: format!(
+                "pg_restore cannot read the archive's data: {}",
+                String::from_utf8_lossy(&errors).trim()
+            ),
         });
     }
     if stray_copy {
@@ -1379,14 +1355,31 @@ fn libpq_env(cmd: &mut Command, db: &DbConfig, passfile: &PassFile) -> Result<()
 fn run(cmd: &mut Command, program: &str) -> Result<()> {
     log::debug!("running {program}");
     let out = cmd.output().map_err(|source| Error::Spawn { program: program.into(), source })?;
-    if !out.status.success() {
-        return Err(Error::ToolFailed {
-            program: program.into(),
-            status: out.status.to_string(),
-            stderr: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
-        });
+    exited_ok(program, out.status, &out.stderr)
+}
+
+/// A tool's exit: [`Error::ToolFailed`] with what it printed on stderr
+/// unless it succeeded.
+fn exited_ok(program: &str, status: std::process::ExitStatus, stderr: &[u8]) -> Result<()> {
+    if status.success() {
+        return Ok(());
     }
-    Ok(())
+    Err(Error::ToolFailed {
+        program: program.into(),
+        status: status.to_string(),
+        stderr: String::from_utf8_lossy(stderr).trim().to_owned(),
+    })
+}
+
+/// Reads a spawned tool's piped stderr to its end on a thread of its own,
+/// so that a tool writing much there never blocks on a full pipe.
+fn read_stderr(child: &mut std::process::Child) -> std::thread::JoinHandle<Vec<u8>> {
+    let mut errors = child.stderr.take().expect("the tool's stderr is piped");
+    std::thread::spawn(move || {
+        let mut text = Vec::new();
+        let _ = errors.read_to_end(&mut text);
+        text
+    })
 }
 
 fn tool_version(program: &Path) -> Result<String> {
