@@ -137,6 +137,24 @@ fn restore_is_all_or_nothing() {
 }
 
 #[test]
+fn a_pg_dump_that_cannot_say_its_version_is_refused_and_nothing_is_kept() {
+    // The manifest records pg_dump's version; a tool that fails even that
+    // is refused with what it said, before anything is written.
+    let inst = Instance::new(Cluster::shared(), Seed { media: false, ..Seed::default() });
+    let work = tempfile::tempdir().unwrap();
+    let fake = work.path().join("pg_dump");
+    std::fs::write(&fake, "#!/bin/sh\necho 'pg_dump: cannot load libpq.so.5' >&2\nexit 127\n").unwrap();
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let dir = work.path().join("backups");
+    std::fs::create_dir(&dir).unwrap();
+    let options = BackupOptions { pg_dump: fake, ..options(&dir) };
+    let err = backup::backup(&inst.paths, &options).unwrap_err().to_string();
+    assert!(err.contains("--version") && err.contains("cannot load libpq.so.5"), "{err}");
+    let left: Vec<_> = walk(&dir).into_iter().filter(|p| p.is_file()).collect();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+#[test]
 fn too_small_a_disk_fails_clearly_and_writes_nothing() {
     if lava_v1_testkit::needs_root("too_small_a_disk_fails_clearly_and_writes_nothing (mounts a tmpfs)") {
         return;

@@ -641,7 +641,7 @@ fn start_dump<'t>(
     cmd.arg("--format=custom")
         // The fastest zlib level: the dump is the longest step of the
         // upgrade's downtime and runs short of CPU, not of disk (at scale
-        // 100, 0.77× a default `pg_dump -Fc` + tar, was 1.21×).
+        // 100, 0.75× a default `pg_dump -Fc` + tar, was 1.21×).
         .arg("--compress=1")
         .arg(format!("--file={}", out.display()))
         .arg(format!("--snapshot={snapshot}"))
@@ -1387,7 +1387,19 @@ fn tool_version(program: &Path) -> Result<String> {
         .arg("--version")
         .output()
         .map_err(|source| Error::Spawn { program: program.display().to_string(), source })?;
-    Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    // A dump tool that cannot even say its version is not one to trust
+    // with the backup; nor is a manifest with an empty version.
+    let name = format!("{} --version", program.display());
+    exited_ok(&name, out.status, &out.stderr)?;
+    let version = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    if version.is_empty() {
+        return Err(Error::ToolFailed {
+            program: name,
+            status: out.status.to_string(),
+            stderr: "it printed nothing".into(),
+        });
+    }
+    Ok(version)
 }
 
 /// Makes a file (or a directory's entries) durable.
