@@ -249,6 +249,41 @@ fn backup_leaves_out_what_is_bind_mounted_into_the_v1_media() {
 }
 
 #[test]
+fn a_file_hard_linked_in_the_v1_media_is_backed_up_as_two_whole_copies() {
+    // tar runs with --hard-dereference (so that it keeps no table of every
+    // file archived): a file linked twice is stored twice, in full, and
+    // extracts as two files, neither depending on the other.
+    let inst = Instance::new(Cluster::shared(), Seed::default());
+    let media = inst.media_root();
+    let first = media.join("bundles/linked-bundle");
+    std::fs::write(&first, "one bundle, two names\n").unwrap();
+    std::fs::hard_link(&first, media.join("attachments/linked-attachment")).unwrap();
+    let backups = tempfile::tempdir().unwrap();
+    let out = crate::util::run(&inst, &["backup", "--backup-dir", backups.path().to_str().unwrap()]);
+    crate::util::assert_success(&out);
+    let taken = std::fs::read_dir(backups.path()).unwrap().next().unwrap().unwrap().path();
+    let listed = std::process::Command::new("tar").arg("-tvf").arg(taken.join("media.tar")).output().unwrap();
+    let listed = String::from_utf8_lossy(&listed.stdout);
+    for name in ["bundles/linked-bundle", "attachments/linked-attachment"] {
+        let line = listed.lines().find(|l| l.ends_with(name)).unwrap_or_else(|| panic!("{name}:\n{listed}"));
+        assert!(line.starts_with('-'), "{name} is not stored as a file of its own: {line}");
+    }
+    let into = tempfile::tempdir().unwrap();
+    let extracted = std::process::Command::new("tar")
+        .arg("-xf")
+        .arg(taken.join("media.tar"))
+        .arg("-C")
+        .arg(into.path())
+        .args(["bundles/linked-bundle", "attachments/linked-attachment"])
+        .status()
+        .unwrap();
+    assert!(extracted.success());
+    for name in ["bundles/linked-bundle", "attachments/linked-attachment"] {
+        assert_eq!(std::fs::read_to_string(into.path().join(name)).unwrap(), "one bundle, two names\n");
+    }
+}
+
+#[test]
 fn a_backup_killed_before_it_is_whole_never_carries_a_backups_name() {
     let inst = Instance::new(Cluster::shared(), Seed::default());
     let backups = tempfile::tempdir().unwrap();
