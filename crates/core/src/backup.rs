@@ -594,36 +594,72 @@ fn write_backup(
     Ok(manifest)
 }
 
-/// `pg_dump` of the V1 tables on the exported `snapshot`, running.
-struct DumpJob {
-    /// `None` once waited for.
+/// A tool running beside the rest of the backup, its stderr read on a
+/// thread of its own.  Dropped before it was waited for (the backup failed
+/// elsewhere), it is killed and reaped: nothing goes on writing into the
+/// directory being discarded.
+struct Tool {
+    program: &'static str,
+    /// `None` once waited for or killed.
     child: Option<std::process::Child>,
     stderr: Option<std::thread::JoinHandle<Vec<u8>>>,
+}
+
+impl Tool {
+    /// Starts `cmd`, whose stderr is piped.
+    fn spawn(cmd: &mut Command, program: &'static str) -> Result<Tool> {
+        log::debug!("running {program}");
+        let mut child = cmd.spawn().map_err(|source| Error::Spawn { program: program.into(), source })?;
+        let stderr = read_stderr(&mut child);
+        Ok(Tool { program, child: Some(child), stderr: Some(stderr) })
+    }
+
+    /// Its piped stdout.
+    fn take_stdout(&mut self) -> std::process::ChildStdout {
+        self.child.as_mut().and_then(|c| c.stdout.take()).expect("the tool's stdout is piped")
+    }
+
+    /// Waits for it: its exit status and what it wrote on stderr.
+    fn wait(&mut self) -> Result<(std::process::ExitStatus, Vec<u8>)> {
+        let mut child = self.child.take().expect("waited for once");
+        let status = child.wait().map_err(|source| Error::Spawn { program: self.program.into(), source })?;
+        let stderr = self.stderr.take().expect("joined once").join().unwrap_or_default();
+        Ok((status, stderr))
+    }
+
+    /// Kills and reaps it, unless it was waited for.
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        if let Some(stderr) = self.stderr.take() {
+            let _ = stderr.join();
+        }
+    }
+}
+
+impl Drop for Tool {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// `pg_dump` of the V1 tables on the exported `snapshot`, running.
+struct DumpJob {
+    tool: Tool,
     out: PathBuf,
-    /// Open until pg_dump is done with it.
+    /// Open until pg_dump is done with it (dropped after `tool`).
     _passfile: PassFile,
 }
 
 impl DumpJob {
     /// Waits for pg_dump; its archive, private and synced.
     fn finish(mut self) -> Result<()> {
-        let mut child = self.child.take().expect("waited for once");
-        let status = child.wait().map_err(|source| Error::Spawn { program: "pg_dump".into(), source })?;
-        let stderr = self.stderr.take().expect("joined once").join().unwrap_or_default();
-        exited_ok("pg_dump", status, &stderr)?;
+        let (status, stderr) = self.tool.wait()?;
+        exited_ok(self.tool.program, status, &stderr)?;
         set_private(&self.out)?;
         sync_file(&self.out)
-    }
-}
-
-impl Drop for DumpJob {
-    /// A backup that failed elsewhere does not leave pg_dump writing into
-    /// the directory being discarded.
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
     }
 }
 
@@ -655,10 +691,8 @@ fn start_dump<'t>(
     }
     libpq_env(&mut cmd, src.db, &passfile)?;
     cmd.env("LC_ALL", "C").stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
-    log::debug!("running pg_dump");
-    let mut child = cmd.spawn().map_err(|source| Error::Spawn { program: "pg_dump".into(), source })?;
-    let stderr = read_stderr(&mut child);
-    Ok(DumpJob { child: Some(child), stderr: Some(stderr), out, _passfile: passfile })
+    let tool = Tool::spawn(&mut cmd, "pg_dump")?;
+    Ok(DumpJob { tool, out, _passfile: passfile })
 }
 
 /// The V1 job rows and their dependants, as `COPY` text under `jobs/`.
@@ -712,10 +746,9 @@ fn copy_job_rows(tx: &mut postgres::Transaction<'_>, schema: &str, dir: &Path) -
 /// this process, which writes it to `media.tar` and hashes it as it
 /// streams, so it is read once, not again for its checksum.
 struct TarJob {
-    child: std::process::Child,
+    tool: Tool,
     /// Writes and hashes the archive: its size and SHA-256.
     writer: Option<std::thread::JoinHandle<std::io::Result<(u64, String)>>>,
-    stderr: Option<std::thread::JoinHandle<Vec<u8>>>,
     path: PathBuf,
     /// The media root, open while tar may still be entering it.
     _root: nix::dir::Dir,
@@ -761,42 +794,37 @@ fn start_tar(media_root: &Path, v1_media: &[media::MediaDir], dir: &Path) -> Res
     }
     cmd.env("LC_ALL", "C").stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
     let mut file = private_file(&path)?;
-    let mut child = cmd.spawn().map_err(|source| Error::Spawn { program: "tar".into(), source })?;
-    let mut archive = child.stdout.take().expect("tar's stdout is piped");
+    let mut tool = Tool::spawn(&mut cmd, "tar")?;
+    let mut archive = tool.take_stdout();
     let writer = std::thread::spawn(move || -> std::io::Result<(u64, String)> {
         let written = hash_through(&mut archive, &mut file)?;
         file.sync_all()?;
         Ok(written)
     });
-    let stderr = read_stderr(&mut child);
-    Ok(TarJob { child, writer: Some(writer), stderr: Some(stderr), path, _root: root })
+    Ok(TarJob { tool, writer: Some(writer), path, _root: root })
 }
 
 impl TarJob {
     /// Waits for tar; the archive's entry for the manifest.
     fn finish(mut self) -> Result<FileEntry> {
         let written = self.writer.take().expect("joined once").join().expect("the archive writer panicked");
-        let status = self.child.wait().map_err(|source| Error::Spawn { program: "tar".into(), source })?;
-        let stderr = self.stderr.take().expect("joined once").join().unwrap_or_default();
+        let (status, stderr) = self.tool.wait()?;
         // A full disk shows as our write failing (and tar then as a
         // broken pipe): ours is the error to report.
         let (bytes, sha256) = written.map_err(io_err(&self.path))?;
-        exited_ok("tar", status, &stderr)?;
+        exited_ok(self.tool.program, status, &stderr)?;
         Ok(FileEntry { name: MEDIA_TAR.to_owned(), bytes, sha256 })
     }
 }
 
 impl Drop for TarJob {
-    /// The backup failed elsewhere: tar stops, and nothing writes into the
-    /// directory about to be removed.
+    /// The backup failed elsewhere: tar stops (its archive writer then
+    /// sees the end of the pipe), and nothing writes into the directory
+    /// about to be removed.
     fn drop(&mut self) {
         if let Some(writer) = self.writer.take() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
+            self.tool.kill();
             let _ = writer.join();
-        }
-        if let Some(stderr) = self.stderr.take() {
-            let _ = stderr.join();
         }
     }
 }
